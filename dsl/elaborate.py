@@ -1,0 +1,615 @@
+"""Elaboration: from the AST to the graph IR.
+
+It resolves names, instantiates layers (a layer called as `h = dense[2](x)` names its
+parameters `h.w`, `h.b`; a layer bound once as `cell = dense[4]` and called twice shares them),
+binds the dimension names of layer signatures to the actual shapes, and checks every shape at
+compile time. Dimension names in a model's inputs are symbols (`N`) shared across the model.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nngraph.diagnostics import NNError, Span, did_you_mean
+from nngraph.dsl import ast
+from nngraph.dsl.builtins import BUILTINS, REQUIRED, Builtin, dtype_name
+from nngraph.ir import Dim, Graph, ParamInit, TensorType, Value
+from nngraph.ops import ShapeError, fmt_shape
+from nngraph.runtime.data import DataSource
+from nngraph.runtime.train import TrainConfig
+from nngraph.training import OPTIMIZERS, Optimizer
+
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
+              "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
+              "==": "equal", "!=": "not_equal"}
+PYTHON_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+              "**": operator.pow, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+              ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+INITIALIZERS = {"glorot": "glorot", "xavier": "glorot", "he": "he", "kaiming": "he",
+                "normal": "normal", "uniform": "uniform", "constant": "constant", "zeros": "constant",
+                "ones": "constant"}
+INIT_PARAMS = {"normal": ("mean", "std"), "uniform": ("low", "high"), "constant": ("value",),
+               "glorot": (), "he": ()}
+
+
+# ---------------------------------------------------------------- compile-time values
+@dataclass
+class LayerTemplate:
+    """A layer definition, not yet given its compile-time arguments."""
+    defn: ast.LayerDef
+
+
+@dataclass
+class LayerInstance:
+    """A layer with its compile-time arguments, owning the parameters it makes on first call."""
+    template: LayerTemplate
+    cargs: dict[str, Any]
+    prefix: str | None = None
+    params: dict[str, Value] = field(default_factory=dict)
+    called: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.template.defn.name
+
+
+def describe(value) -> str:
+    if isinstance(value, Value):
+        return f"a tensor of type {value.type}"
+    if isinstance(value, (LayerTemplate, LayerInstance)):
+        return f"the layer `{value.template.defn.name if isinstance(value, LayerInstance) else value.defn.name}`"
+    if isinstance(value, Builtin):
+        return f"the function `{value.name}`"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} values"
+    return f"the {type(value).__name__} {value!r}"
+
+
+@dataclass
+class Scope:
+    names: dict[str, Any]
+    prefix: str                      # parameter-name prefix of the layer instance being built
+    parent: Scope | None = None      # globals for a layer body
+
+    def lookup(self, name: str):
+        scope = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        raise KeyError(name)
+
+    def visible(self) -> set[str]:
+        names, scope = set(), self
+        while scope is not None:
+            names |= set(scope.names)
+            scope = scope.parent
+        return names
+
+
+class Call:
+    """What a builtin sees: helpers to check its arguments and emit IR at the call's span."""
+
+    def __init__(self, elab: Elaborator, name: str, span: Span, scope: Scope, arg_spans: dict[str, Span]):
+        self.elab, self.name, self.span, self.scope, self.arg_spans = elab, name, span, scope, arg_spans
+        self.float_dtype = elab.float_dtype
+
+    def fail(self, message: str, arg: str | None = None, hint: str | None = None):
+        raise NNError(message, self.arg_spans.get(arg, self.span), hint)
+
+    def emit(self, op: str, *inputs: Value, **attrs) -> Value:
+        return self.elab.emit(op, list(inputs), attrs, self.span, self.scope)
+
+    def tensor(self, value, arg: str) -> Value:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.elab.constant(value, self.float_dtype, self.span, self.scope)
+        if not isinstance(value, Value):
+            self.fail(f"argument `{arg}` of `{self.name}` must be a tensor, got {describe(value)}", arg)
+        return value
+
+    def tensors(self, a, b) -> tuple[Value, Value]:
+        return self.elab.coerce_pair(a, b, self.span, self.scope)
+
+    def int(self, value, arg: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(f"argument `{arg}` of `{self.name}` must be an integer, got {describe(value)}", arg)
+        return value
+
+    def axes(self, value, arg: str, sort: bool = True):
+        if value is None:
+            return None
+        items = [value] if isinstance(value, int) else value
+        if not isinstance(items, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            self.fail(f"argument `{arg}` of `{self.name}` must be an integer or a list of integers, "
+                      f"got {describe(value)}", arg)
+        return tuple(items)
+
+    def dtype(self, value, arg: str) -> str:
+        name = dtype_name(value) if isinstance(value, str) else None
+        if isinstance(value, str) and value == "float":
+            return self.float_dtype
+        if name is None:
+            self.fail(f"argument `{arg}` of `{self.name}` must name a dtype such as \"float32\" or \"int64\"", arg)
+        return name
+
+
+# ---------------------------------------------------------------- the elaborator
+class Elaborator:
+    def __init__(self, globals_: dict[str, Any], float_dtype: str = "float32"):
+        self.globals = Scope(dict(globals_), prefix="")
+        self.float_dtype = float_dtype
+        self.graph: Graph | None = None
+        self.anonymous = 0
+
+    # ---- IR emission with spans ----
+    def emit(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> Value:
+        try:
+            return self.graph.apply(op, inputs, attrs, span=span, scope=scope.prefix)[0]
+        except ShapeError as err:
+            raise NNError(str(err), span) from None
+
+    def constant(self, number, dtype: str, span: Span, scope: Scope) -> Value:
+        return self.emit("constant", [], {"value": np.asarray(number, dtype=dtype)}, span, scope)
+
+    def coerce_pair(self, a, b, span: Span, scope: Scope) -> tuple[Value, Value]:
+        """Python numbers beside a tensor take the tensor's dtype."""
+        if isinstance(a, Value) and not isinstance(b, Value):
+            b = self.number_as(b, a, span, scope)
+        elif isinstance(b, Value) and not isinstance(a, Value):
+            a = self.number_as(a, b, span, scope)
+        elif not isinstance(a, Value):
+            a = self.constant(a, self.float_dtype, span, scope)
+            b = self.constant(b, self.float_dtype, span, scope)
+        return a, b
+
+    def number_as(self, number, like: Value, span: Span, scope: Scope) -> Value:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            raise NNError(f"expected a tensor or a number, got {describe(number)}", span)
+        if isinstance(number, float) and not like.type.is_float and like.dtype != "bool":
+            raise NNError(f"cannot combine the float {number} with a tensor of {like.dtype}", span,
+                          hint="cast the tensor first: cast(x, \"float\")")
+        return self.constant(number, like.dtype, span, scope)
+
+    # ---- models ----
+    def model(self, defn: ast.ModelDef) -> Graph:
+        self.graph = Graph(defn.name)
+        scope = Scope({}, prefix="", parent=self.globals)
+        for stmt in defn.body:
+            self.statement(stmt, scope, in_model=True)
+        if not self.graph.outputs:
+            raise NNError(f"model `{defn.name}` declares no output", defn.span,
+                          hint="mark a result with `output NAME = expression`")
+        return self.graph
+
+    def statement(self, stmt: ast.Stmt, scope: Scope, in_model: bool):
+        if isinstance(stmt, ast.InputDecl):
+            if not in_model:
+                raise NNError(f"`{stmt.kind}` declarations belong in a model, not a layer", stmt.span,
+                              hint="a layer receives tensors as its ( ) arguments")
+            self.define(scope, stmt.name, stmt.span)
+            shape, dtype = self.shape(stmt.shape, scope, allow_symbols=True)
+            scope.names[stmt.name] = self.graph.add_input(stmt.name, TensorType(dtype, shape), stmt.span,
+                                                          target=stmt.kind == "target")
+        elif isinstance(stmt, ast.ParamDecl):
+            self.define(scope, stmt.name, stmt.span)
+            scope.names[stmt.name] = self.param(stmt, scope)
+        elif isinstance(stmt, ast.Assign):
+            self.assign(stmt, scope)
+        elif isinstance(stmt, ast.OutputDecl):
+            if not in_model:
+                raise NNError("`output` belongs in a model; a layer gives its result with `return`", stmt.span)
+            if stmt.value is not None:
+                self.assign(ast.Assign([ast.Name(stmt.name, span=stmt.span)], stmt.value, span=stmt.span), scope)
+            value = self.name(ast.Name(stmt.name, span=stmt.span), scope)
+            if not isinstance(value, Value):
+                raise NNError(f"output `{stmt.name}` must be a tensor, got {describe(value)}", stmt.span)
+            self.graph.outputs[stmt.name] = value
+        elif isinstance(stmt, ast.Return):
+            if in_model:
+                raise NNError("`return` belongs in a layer; a model marks results with `output`", stmt.span)
+            values = tuple(self.expr(v, scope) for v in stmt.values)
+            return values[0] if len(values) == 1 else values
+        return None
+
+    def define(self, scope: Scope, name: str, span: Span):
+        if name in scope.names and isinstance(scope.names[name], Value) and \
+                (scope.names[name] in self.graph.inputs or scope.names[name] in self.graph.params):
+            raise NNError(f"`{name}` is already declared in this {'model' if not scope.prefix else 'layer'}", span)
+
+    def assign(self, stmt: ast.Assign, scope: Scope):
+        names = [t.id for t in stmt.targets]
+        if len(names) == 1:
+            value = self.expr(stmt.value, scope, bind_as=names[0])
+            if isinstance(value, LayerInstance) and value.prefix is None:
+                value.prefix = self.param_prefix(scope, names[0])   # `cell = dense[4]`: shared weights
+            values = [value]
+        else:
+            value = self.expr(stmt.value, scope, bind_as=".".join(names))
+            if not isinstance(value, tuple) or len(value) != len(names):
+                count = len(value) if isinstance(value, tuple) else 1
+                raise NNError(f"cannot unpack {count} value{'s' if count != 1 else ''} into {len(names)} names",
+                              stmt.value.span)
+            values = list(value)
+        for name, value in zip(names, values):
+            scope.names[name] = value
+        if not scope.prefix and "loss" in names:
+            self.mark_loss(scope.names["loss"], stmt)
+
+    def mark_loss(self, loss, stmt: ast.Assign):
+        if not isinstance(loss, Value) or loss.type.rank != 0 or not loss.type.is_float:
+            what = f"type {loss.type}" if isinstance(loss, Value) else describe(loss)
+            raise NNError(f"the loss must be a float scalar, got {what}", stmt.value.span,
+                          hint="reduce it to one number, e.g. with sum(...) or mean(...)")
+        self.graph.outputs["loss"] = loss
+        self.graph.loss = "loss"
+
+    def param_prefix(self, scope: Scope, local: str) -> str:
+        return f"{scope.prefix}.{local}" if scope.prefix else local
+
+    def param(self, stmt: ast.ParamDecl, scope: Scope) -> Value:
+        shape, dtype = self.shape(stmt.shape, scope, allow_symbols=False)
+        init = self.initializer(stmt, scope)
+        name = self.param_prefix(scope, stmt.name)
+        return self.graph.add_param(name, TensorType(dtype, shape), init, stmt.span)
+
+    def initializer(self, stmt: ast.ParamDecl, scope: Scope) -> ParamInit:
+        if stmt.init is None:
+            return ParamInit("glorot")
+        if stmt.init_kind == "=":
+            value = self.expr(stmt.init, scope)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise NNError(f"a parameter's `=` initializer must be a number, got {describe(value)}",
+                              stmt.init.span, hint="use `~ normal(std = 0.1)` for random values")
+            return ParamInit("constant", {"value": value})
+        node, args, kwargs = stmt.init, [], []
+        if isinstance(node, ast.Call):
+            node, args, kwargs = node.func, node.args, node.kwargs
+        if not isinstance(node, ast.Name) or node.id not in INITIALIZERS:
+            name = node.id if isinstance(node, ast.Name) else "that"
+            raise NNError(f"unknown initializer `{name}`", node.span,
+                          hint=did_you_mean(name, INITIALIZERS) or f"known: {', '.join(sorted(INITIALIZERS))}")
+        kind = INITIALIZERS[node.id]
+        names = INIT_PARAMS[kind]
+        if len(args) > len(names):
+            raise NNError(f"`{node.id}` takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}",
+                          args[len(names)].span)
+        settings = {"ones": {"value": 1.0}, "zeros": {"value": 0.0}}.get(node.id, {})
+        for key, arg in list(zip(names, args)) + [(k.name, k.value) for k in kwargs]:
+            if key not in names:
+                raise NNError(f"`{node.id}` has no argument `{key}`", arg.span,
+                              hint=did_you_mean(key, names) or f"it takes: {', '.join(names) or 'nothing'}")
+            value = self.expr(arg, scope)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise NNError(f"argument `{key}` of `{node.id}` must be a number, got {describe(value)}", arg.span)
+            settings[key] = float(value)
+        return ParamInit(kind, settings)
+
+    # ---- shapes ----
+    def shape(self, shape: ast.ShapeExpr, scope: Scope, allow_symbols: bool) -> tuple[tuple[Dim, ...], str]:
+        dims = []
+        for dim in shape.dims:
+            if isinstance(dim, ast.Ellipsis_):
+                raise NNError("`...` stands for leading axes only in a layer's argument and result shapes", dim.span)
+            dims.append(self.dim(dim, scope, allow_symbols))
+        return tuple(dims), self.dtype(shape)
+
+    def dtype(self, shape: ast.ShapeExpr) -> str:
+        if shape.dtype is None or shape.dtype == "float":
+            return self.float_dtype
+        name = dtype_name(shape.dtype)
+        if name is None:
+            raise NNError(f"unknown dtype `{shape.dtype}`", shape.span, hint="use float, float32, float64, int, int64 or bool")
+        return name
+
+    def dim(self, expr: ast.Expr, scope: Scope, allow_symbols: bool) -> Dim:
+        if isinstance(expr, ast.Name):
+            try:
+                value = scope.lookup(expr.id)
+            except KeyError:
+                if allow_symbols:
+                    return expr.id        # a symbolic dimension
+                raise NNError(f"the size `{expr.id}` is not known here", expr.span,
+                              hint="parameter shapes are fixed at compile time: use integers or layer arguments")
+            if isinstance(value, str) and allow_symbols:
+                return value
+            if isinstance(value, str):
+                raise NNError(f"the size `{expr.id}` is the symbolic dimension {value}; parameter shapes must be "
+                              "known at compile time", expr.span)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise NNError(f"a dimension must be an integer, but `{expr.id}` is {describe(value)}", expr.span)
+            return value
+        if isinstance(expr, ast.Number) and expr.is_int:
+            return expr.value
+        if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "/"):
+            left, right = self.dim(expr.left, scope, False), self.dim(expr.right, scope, False)
+            if expr.op == "/" and left % right:
+                raise NNError(f"{left} / {right} is not a whole number of elements", expr.span)
+            result = {"+": left + right, "-": left - right, "*": left * right, "/": left // right}[expr.op]
+            if result < 0:
+                raise NNError(f"a dimension cannot be negative ({result})", expr.span)
+            return result
+        raise NNError("a dimension must be an integer, a name or an integer expression", expr.span)
+
+    def match_shape(self, expected: ast.ShapeExpr, value: Value, bindings: dict, what: str, span: Span):
+        """Bind the dimension names of a layer signature to `value`'s shape, checking what is known."""
+        dims = expected.dims
+        ellipsis = [i for i, d in enumerate(dims) if isinstance(d, ast.Ellipsis_)]
+        actual = list(value.shape)
+        if ellipsis:
+            before, after = dims[:ellipsis[0]], dims[ellipsis[0] + 1:]
+            ok = len(actual) >= len(before) + len(after)
+            pairs = list(zip(before, actual)) + list(zip(after, actual[len(actual) - len(after):])) if ok else []
+        else:
+            ok = len(actual) == len(dims)
+            pairs = list(zip(dims, actual))
+        written = "[" + ", ".join(d.span.text() for d in dims) + "]"
+        if not ok:
+            raise NNError(f"{what} must have shape {written}, got {value.type}", span)
+        if self.dtype(expected) != value.dtype and expected.dtype is not None:
+            raise NNError(f"{what} must be {self.dtype(expected)}, got {value.type}", span)
+        for dim, got in pairs:
+            if isinstance(dim, ast.Name) and dim.id not in bindings:
+                bindings[dim.id] = got
+                continue
+            scope = Scope(bindings, prefix="", parent=None)
+            want = self.dim(dim, scope, allow_symbols=False) if not isinstance(dim, ast.Name) else bindings[dim.id]
+            if want != got:
+                known = ", ".join(f"{k} = {v}" for k, v in bindings.items() if isinstance(v, (int, str)) and
+                                  not isinstance(v, bool))
+                raise NNError(f"{what} must have shape {written}{' with ' + known if known else ''}, "
+                              f"got {value.type}", span)
+
+    # ---- expressions ----
+    def expr(self, e: ast.Expr, scope: Scope, bind_as: str | None = None):
+        if isinstance(e, ast.Name):
+            return self.name(e, scope)
+        if isinstance(e, ast.Number):
+            return e.value
+        if isinstance(e, (ast.String, ast.Bool)):
+            return e.value
+        if isinstance(e, ast.ListExpr):
+            return [self.expr(item, scope) for item in e.items]
+        if isinstance(e, ast.TupleExpr):
+            return tuple(self.expr(item, scope) for item in e.items)
+        if isinstance(e, ast.UnaryOp):
+            operand = self.expr(e.operand, scope)
+            if isinstance(operand, Value):
+                return self.emit("neg", [operand], {}, e.span, scope)
+            if isinstance(operand, (int, float)) and not isinstance(operand, bool):
+                return -operand
+            raise NNError(f"cannot negate {describe(operand)}", e.span)
+        if isinstance(e, ast.BinOp):
+            return self.binop(e, scope)
+        if isinstance(e, ast.Subscript):
+            return self.subscript(e, scope)
+        if isinstance(e, ast.Call):
+            return self.call(e, scope, bind_as)
+        if isinstance(e, ast.Attribute):
+            return self.attribute(e, scope)
+        if isinstance(e, ast.Ellipsis_):
+            raise NNError("`...` is only meaningful inside a shape or an index", e.span)
+        raise NNError(f"unsupported expression {type(e).__name__}", e.span)
+
+    def name(self, e: ast.Name, scope: Scope):
+        try:
+            return scope.lookup(e.id)
+        except KeyError:
+            raise NNError(f"unknown name `{e.id}`", e.span, hint=did_you_mean(e.id, scope.visible())) from None
+
+    def attribute(self, e: ast.Attribute, scope: Scope):
+        base = self.expr(e.base, scope)
+        if isinstance(base, LayerInstance) and e.name in base.params:
+            return base.params[e.name]
+        dotted = _dotted(e)
+        params = {p.name: p for p in self.graph.params}
+        if dotted in params:
+            return params[dotted]
+        candidates = list(base.params) if isinstance(base, LayerInstance) else list(params)
+        raise NNError(f"{describe(base)} has no parameter `{e.name}`", e.span, hint=did_you_mean(dotted, candidates))
+
+    def binop(self, e: ast.BinOp, scope: Scope):
+        left, right = self.expr(e.left, scope), self.expr(e.right, scope)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+        if numbers and e.op in PYTHON_OPS:
+            if e.op == "/" and right == 0:
+                raise NNError("division by zero", e.span)
+            return PYTHON_OPS[e.op](left, right)
+        for side in (left, right):
+            if not isinstance(side, (Value, int, float)) or isinstance(side, bool):
+                raise NNError(f"`{e.op}` needs tensors or numbers, got {describe(side)}", e.span)
+        a, b = self.coerce_pair(left, right, e.span, scope)
+        try:
+            return self.graph.apply(BINARY_OPS[e.op], [a, b], {}, span=e.span, scope=scope.prefix)[0]
+        except ShapeError as err:
+            raise NNError(f"{err}: {e.left.span.text()} is {a.type}, {e.right.span.text()} is {b.type}", e.span) from None
+
+    def subscript(self, e: ast.Subscript, scope: Scope):
+        base = self.expr(e.base, scope)
+        if isinstance(base, LayerTemplate):
+            args = [i for i in e.items if not isinstance(i, ast.Keyword)]
+            kwargs = [i for i in e.items if isinstance(i, ast.Keyword)]
+            return self.instantiate(base, args, kwargs, e, scope)
+        if isinstance(base, Value):
+            raise NNError("indexing and slicing tensors is not supported yet", e.span,
+                          hint="reshape(...) and reductions such as sum(x, axis = 1) work today")
+        raise NNError(f"cannot index {describe(base)}", e.span)
+
+    def instantiate(self, template: LayerTemplate, args, kwargs, site: ast.Node, scope: Scope) -> LayerInstance:
+        defn = template.defn
+        spec = [(c.name, c.default if c.default is not None else REQUIRED) for c in defn.cparams]
+        values = self.bind(f"layer `{defn.name}`", spec, args, kwargs, site.span, scope,
+                           what="compile-time argument", evaluate=lambda expr: self.expr(expr, scope))
+        for cparam in defn.cparams:
+            self.check_ctype(cparam, values[cparam.name], site.span)
+        return LayerInstance(template, values)
+
+    def check_ctype(self, cparam: ast.CParam, value, span: Span):
+        ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "bool": lambda v: isinstance(v, bool),
+              "fn": lambda v: isinstance(v, (Builtin, LayerTemplate, LayerInstance)),
+              None: lambda v: True}.get(cparam.type)
+        if ok is None:
+            raise NNError(f"unknown argument type `{cparam.type}`", cparam.span, hint="use int, float, bool or fn")
+        if not ok(value):
+            raise NNError(f"compile-time argument `{cparam.name}` must be {cparam.type}, got {describe(value)}", span)
+
+    def bind(self, who: str, spec, args, kwargs, span: Span, scope: Scope, what: str, evaluate) -> dict:
+        """Match positional and keyword arguments to a signature; evaluates each argument once."""
+        names = [n for n, _ in spec]
+        if len(args) > len(names):
+            raise NNError(f"{who} takes {len(names)} {what}{'s' if len(names) != 1 else ''}"
+                          f"{' (' + ', '.join(names) + ')' if names else ''}, got {len(args)}", args[len(names)].span)
+        values = {name: evaluate(arg) for name, arg in zip(names, args)}
+        for kw in kwargs:
+            if kw.name not in names:
+                raise NNError(f"{who} has no {what} `{kw.name}`", kw.span,
+                              hint=did_you_mean(kw.name, names) or f"it takes: {', '.join(names) or 'none'}")
+            if kw.name in values:
+                raise NNError(f"{what} `{kw.name}` of {who} is given twice", kw.span)
+            values[kw.name] = evaluate(kw.value)
+        for name, default in spec:
+            if name not in values:
+                if default is REQUIRED:
+                    raise NNError(f"{who} is missing its {what} `{name}`", span)
+                values[name] = evaluate(default) if isinstance(default, ast.Expr) else default
+        return values
+
+    def call(self, e: ast.Call, scope: Scope, bind_as: str | None):
+        callee = self.expr(e.func, scope)
+        if isinstance(callee, Builtin):
+            spans = {n: a.span for (n, _), a in zip(callee.params, e.args)} | {k.name: k.value.span for k in e.kwargs}
+            values = self.bind(f"`{callee.name}`", callee.params, e.args, e.kwargs, e.span, scope, "argument",
+                               evaluate=lambda expr: self.expr(expr, scope))
+            return callee.build(Call(self, callee.name, e.span, scope, spans), **values)
+        if isinstance(callee, LayerTemplate):
+            callee = self.instantiate(callee, [], [], e, scope)
+        if isinstance(callee, LayerInstance):
+            if callee.prefix is None:      # an inline call names its parameters after the assignment
+                callee.prefix = self.param_prefix(scope, bind_as or self.anonymous_name(callee.name))
+            return self.apply_layer(callee, e, scope)
+        what = e.func.span.text() if e.func.span else "that"
+        raise NNError(f"`{what}` is {describe(callee)}, not a function or layer", e.func.span)
+
+    def anonymous_name(self, base: str) -> str:
+        self.anonymous += 1
+        return f"{base}{self.anonymous}"
+
+    def apply_layer(self, inst: LayerInstance, e: ast.Call, scope: Scope):
+        defn = inst.template.defn
+        spec = [(t.name, REQUIRED) for t in defn.tparams]
+        args = self.bind(f"layer `{defn.name}`", spec, e.args, e.kwargs, e.span, scope, "argument",
+                         evaluate=lambda expr: (self.expr(expr, scope), expr.span))
+        bindings: dict[str, Any] = dict(inst.cargs)
+        body = Scope(bindings, prefix=inst.prefix, parent=self.globals)
+        for tparam in defn.tparams:
+            value, span = args[tparam.name]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = self.constant(value, self.float_dtype, span, scope)
+            if not isinstance(value, Value):
+                raise NNError(f"argument `{tparam.name}` of layer `{defn.name}` must be a tensor, got {describe(value)}",
+                              span)
+            if tparam.shape is not None:
+                self.match_shape(tparam.shape, value, bindings, f"argument `{tparam.name}` of layer `{defn.name}`", span)
+            bindings[tparam.name] = value
+        dims_before = dict(bindings)
+        result = None
+        for stmt in defn.body:
+            if isinstance(stmt, ast.ParamDecl):
+                bindings[stmt.name] = self.layer_param(inst, stmt, body, dims_before)
+                continue
+            result = self.statement(stmt, body, in_model=False)
+            if isinstance(stmt, ast.Return):
+                break
+        else:
+            raise NNError(f"layer `{defn.name}` ends without `return`", defn.span)
+        inst.called = True
+        if defn.result is not None:
+            if not isinstance(result, Value):
+                raise NNError(f"layer `{defn.name}` declares a result shape but returns {describe(result)}", defn.result.span)
+            self.match_shape(defn.result, result, bindings, f"the result of layer `{defn.name}`", e.span)
+        return result
+
+    def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, bindings) -> Value:
+        if stmt.name not in inst.params:
+            inst.params[stmt.name] = self.param(stmt, body)
+            return inst.params[stmt.name]
+        shared = inst.params[stmt.name]       # a second call of one instance: the same weights
+        shape, _ = self.shape(stmt.shape, body, allow_symbols=False)
+        if shape != tuple(shared.shape):
+            raise NNError(f"layer `{inst.prefix}` shares its parameter `{shared.name}` of shape {fmt_shape(shared.shape)} "
+                          f"between calls, but this call needs {fmt_shape(shape)}", stmt.span)
+        return shared
+
+    # ---- train blocks ----
+    def train_config(self, defn: ast.TrainDef, base_dir: str) -> TrainConfig:
+        config = TrainConfig()
+        known = {"data", "optimizer", "epochs", "batch", "seed", "holdout"}
+        scope = Scope({}, prefix="", parent=None)
+        for stmt in defn.settings:
+            key, span = stmt.targets[0].id, stmt.targets[0].span
+            if key not in known:
+                raise NNError(f"unknown training setting `{key}`", span,
+                              hint=did_you_mean(key, known) or f"settings: {', '.join(sorted(known))}")
+            if key == "data":
+                config.data = self.data_source(stmt.value, base_dir)
+            elif key == "optimizer":
+                config.optimizer = self.optimizer(stmt.value, scope)
+            else:
+                value = self.expr(stmt.value, scope)
+                if key == "holdout":
+                    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+                        raise NNError(f"`holdout` is the fraction of rows kept for evaluation, a number in [0, 1); "
+                                      f"got {value!r}", stmt.value.span)
+                    config.holdout = float(value)
+                else:
+                    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
+                        raise NNError(f"`{key}` must be a positive integer, got {value!r}", stmt.value.span)
+                    setattr(config, key, value)
+        return config
+
+    def data_source(self, e: ast.Expr, base_dir: str) -> DataSource:
+        import os
+        if not isinstance(e, ast.Call) or not isinstance(e.func, ast.Name) or e.func.id not in ("csv", "npz"):
+            raise NNError("`data` must be csv(\"file.csv\", ...) or npz(\"file.npz\")", e.span)
+        if len(e.args) != 1 or not isinstance(e.args[0], ast.String):
+            raise NNError(f"{e.func.id}(...) takes the file's path as one string", e.span)
+        columns = {}
+        for kw in e.kwargs:
+            value = self.expr(kw.value, Scope({}, ""))
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise NNError(f"`{kw.name}` must name a column or a list of columns", kw.value.span)
+            columns[kw.name] = value
+        return DataSource(e.func.id, os.path.join(base_dir, e.args[0].value), columns, e.span)
+
+    def optimizer(self, e: ast.Expr, scope: Scope) -> Optimizer:
+        func = e.func if isinstance(e, ast.Call) else e
+        if not isinstance(func, ast.Name) or func.id not in OPTIMIZERS:
+            name = func.id if isinstance(func, ast.Name) else e.span.text()
+            raise NNError(f"unknown optimizer `{name}`", func.span,
+                          hint=did_you_mean(name, OPTIMIZERS) or f"known: {', '.join(OPTIMIZERS)}")
+        spec = [(name, None) for name in OPTIMIZERS[func.id]]
+        args, kwargs = (e.args, e.kwargs) if isinstance(e, ast.Call) else ([], [])
+        values = self.bind(f"`{func.id}`", spec, args, kwargs, e.span, scope, "setting",
+                           evaluate=lambda expr: (self.expr(expr, scope), expr.span))
+        settings = {}
+        for key, item in values.items():
+            if item is None:
+                continue
+            value, span = item
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise NNError(f"`{key}` must be a number, got {describe(value)}", span)
+            settings[key] = float(value)
+        return Optimizer(func.id, settings)
+
+
+def _dotted(e: ast.Expr) -> str:
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Attribute):
+        return f"{_dotted(e.base)}.{e.name}"
+    return "?"

@@ -1,0 +1,159 @@
+"""The Python API, mirroring the CLI: load a model file, check, compile, init, train, run.
+
+    model = nngraph.load("models/squiggle.nn")
+    result = model.train(seed=0)
+    outputs = model.run(result.params, {"dose": [[0.0], [0.5], [1.0]]})
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from nngraph.autodiff import grad
+from nngraph.diagnostics import NNError, did_you_mean
+from nngraph.dsl.elaborate import Elaborator
+from nngraph.dsl.loader import load_program
+from nngraph.ir import Graph
+from nngraph.passes import optimize
+from nngraph.runtime import data as datasets
+from nngraph.runtime.executor import Plan
+from nngraph.runtime.init import init_params
+from nngraph.runtime.train import TrainConfig, TrainResult, fit
+from nngraph.training import Optimizer
+
+
+class Model:
+    def __init__(self, path: str, graph: Graph, train_config: TrainConfig | None):
+        self.path, self.graph, self.train_config = path, graph, train_config
+        self._plans: dict[str, Plan] = {}
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    # ---- graphs ----
+    def inference_graph(self) -> Graph:
+        """The model without its loss: what `run` executes and what ships."""
+        g, _ = self.graph.clone()
+        g.outputs.pop(g.loss, None) if g.loss else None
+        g.loss = None
+        g.prune()
+        used = {v.uid for n in g.nodes for v in n.inputs} | {v.uid for v in g.outputs.values()}
+        g.inputs = [v for v in g.inputs if v.uid in used or v.name not in g.targets]
+        g.targets = {t for t in g.targets if t in {v.name for v in g.inputs}}
+        return g
+
+    def grad_graph(self) -> Graph:
+        if self.graph.loss is None:
+            raise NNError(f"model `{self.name}` has no loss to differentiate", self.graph_span(),
+                          hint="add `loss = ...` to the model")
+        return grad(self.graph)
+
+    def compile(self, grad: bool = False, opt_level: int = 1) -> Graph:
+        graph = self.grad_graph() if grad else self.inference_graph()
+        return optimize(graph, opt_level)
+
+    def graph_span(self):
+        return next((v.span for v in self.graph.inputs if v.span), None)
+
+    # ---- numbers ----
+    def init(self, seed: int = 0) -> dict[str, np.ndarray]:
+        return init_params(self.graph, seed)
+
+    def load_data(self, config: TrainConfig | None = None) -> datasets.Dataset:
+        config = config or self.train_config
+        if config is None or config.data is None:
+            raise NNError(f"model `{self.name}` has no `train {self.name} {{ data = ... }}` block naming its data",
+                          self.graph_span())
+        return datasets.load(config.data, self.graph)
+
+    def train(self, params=None, *, epochs: int | None = None, lr: float | None = None, batch: int | None = None,
+              seed: int | None = None, data: datasets.Dataset | None = None, progress: bool | None = None) -> TrainResult:
+        """Train from the `train` block's settings; keyword arguments override them."""
+        if self.graph.loss is None:
+            raise NNError(f"model `{self.name}` has no loss to train", self.graph_span(), hint="add `loss = ...`")
+        base = self.train_config or TrainConfig()
+        optimizer = Optimizer(base.optimizer.kind, dict(base.optimizer.settings) | ({"lr": lr} if lr else {}))
+        config = TrainConfig(base.data, optimizer, epochs or base.epochs, batch or base.batch,
+                             base.seed if seed is None else seed, base.holdout)
+        data = data or self.load_data(config)
+        params = self.init(config.seed) if params is None else check_params(self.graph, params)
+        return fit(self.graph, params, data, config, progress)
+
+    def run(self, params: dict | None = None, inputs: dict | None = None, outputs: list[str] | None = None) -> dict:
+        """Outputs of the inference graph. Inputs default to the training data's inputs."""
+        graph = self.inference_graph()
+        params = self.init() if params is None else check_params(self.graph, params)
+        if inputs is None:
+            inputs = {k: v for k, v in self.load_data().arrays.items() if k not in self.graph.targets}
+        if "run" not in self._plans:
+            self._plans["run"] = Plan(optimize(graph, 1))
+        return self._plans["run"].run(inputs, params, outputs)
+
+
+def load(path: str, model: str | None = None, dtype: str = "float32") -> Model:
+    """Parse, elaborate and shape-check a .nn file; `model` picks one of several models by name."""
+    program = load_program(path)
+    module = program.module
+    if not module.models:
+        raise NNError(f"{path} defines no model", None, hint="add `model NAME { ... }`")
+    if model is None and len(module.models) > 1:
+        names = ", ".join(m.name for m in module.models)
+        raise NNError(f"{path} defines several models ({names}); choose one", None)
+    chosen = module.models[0] if model is None else next((m for m in module.models if m.name == model), None)
+    if chosen is None:
+        raise NNError(f"{path} has no model `{model}`", None,
+                      hint=did_you_mean(model, [m.name for m in module.models]))
+    elab = Elaborator(program.names, float_dtype=dtype)
+    graph = elab.model(chosen)
+    trains = [t for t in module.trains if t.model == chosen.name]
+    for t in module.trains:
+        if t.model not in {m.name for m in module.models}:
+            raise NNError(f"`train {t.model}` names no model in this file", t.span,
+                          hint=did_you_mean(t.model, [m.name for m in module.models]))
+    config = elab.train_config(trains[-1], os.path.dirname(path)) if trains else None
+    return Model(path, graph, config)
+
+
+def check_params(graph: Graph, params: dict) -> dict[str, np.ndarray]:
+    """Parameters from a weights file: every one present, with the declared shape; nothing extra."""
+    declared = {p.name: p for p in graph.params}
+    extra = sorted(set(params) - set(declared))
+    if extra:
+        raise NNError(f"the weights file has parameters the model does not declare: {', '.join(extra)}",
+                      None, hint=did_you_mean(extra[0], declared))
+    checked = {}
+    for name, p in declared.items():
+        if name not in params:
+            raise NNError(f"the weights file has no parameter `{name}` ({p.type})", p.span)
+        array = np.asarray(params[name])
+        if array.shape != tuple(p.shape):
+            raise NNError(f"parameter `{name}` is declared {p.type} but the weights file holds shape "
+                          f"{list(array.shape)}", p.span)
+        checked[name] = array.astype(p.dtype, copy=False)
+    return checked
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically: a crash mid-write leaves the old file, never a truncated one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    if not os.path.exists(path):
+        raise NNError(f"no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except (ValueError, OSError) as err:
+        raise NNError(f"cannot read {path} as an .npz weights file: {err}") from None

@@ -1,0 +1,190 @@
+"""The `nngraph` command: check, compile, train, run.
+
+Exit codes: 0 ok, 1 a diagnosed error in the user's input, 2 bad command-line usage.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from nngraph.api import Model, load, load_npz, save_npz
+from nngraph.diagnostics import NNError, did_you_mean
+from nngraph.printer import format_graph
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except NNError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nngraph", description="A neural-network graph compiler for .nn files.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="parse and shape-check a model; print a summary")
+    check.add_argument("model", metavar="MODEL.nn")
+    check.add_argument("--model-name", help="which model of the file, if it has several")
+    check.set_defaults(command=cmd_check)
+
+    comp = sub.add_parser("compile", help="compile a model to textual IR (.txt)")
+    comp.add_argument("model", metavar="MODEL.nn")
+    comp.add_argument("-o", "--output", metavar="OUT", help="output file; its suffix picks the format (.txt)")
+    comp.add_argument("--grad", action="store_true", help="add d(loss)/d(param) for every parameter as outputs")
+    level = comp.add_mutually_exclusive_group()
+    for n in (0, 1, 2):
+        level.add_argument(f"-O{n}", dest="opt_level", action="store_const", const=n, help=f"optimization level {n}")
+    comp.set_defaults(opt_level=1)
+    comp.add_argument("--stats", action="store_true", help="print node counts")
+    comp.add_argument("--print", action="store_true", help="print the IR after compiling")
+    comp.add_argument("--model-name")
+    comp.set_defaults(command=cmd_compile)
+
+    train = sub.add_parser("train", help="train a model from its `train` block")
+    train.add_argument("model", metavar="MODEL.nn")
+    train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--lr", type=positive_float)
+    train.add_argument("--batch", type=positive_int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("-o", "--output", metavar="PARAMS.npz", help="where to write the trained weights")
+    train.add_argument("--model-name")
+    train.set_defaults(command=cmd_train)
+
+    run = sub.add_parser("run", help="run a model's inference graph")
+    run.add_argument("model", metavar="MODEL.nn")
+    run.add_argument("--params", metavar="PARAMS.npz", help="weights from `nngraph train` (default: seeded init)")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="an input array; by default the inputs of the training data are used")
+    run.add_argument("-o", "--output", metavar="OUT.npz", help="write every output under its name")
+    run.add_argument("--model-name")
+    run.set_defaults(command=cmd_run)
+    return parser
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def cmd_check(args) -> int:
+    model = load(args.model, args.model_name)
+    print(summary(model))
+    return 0
+
+
+def summary(model: Model) -> str:
+    g = model.graph
+    lines = [f"model {model.name} ({model.path}): ok"]
+    for v in g.inputs:
+        lines.append(f"  {'target' if v.name in g.targets else 'input '} {v.name}: {v.type}")
+    total = 0
+    for p in g.params:
+        size = int(np.prod(p.shape))
+        total += size
+        lines.append(f"  param  {p.name}: {p.type}  ~ {g.param_init[p.name].kind}")
+    for name, v in g.outputs.items():
+        lines.append(f"  {'loss  ' if name == g.loss else 'output'} {name}: {v.type}")
+    fwd = model.inference_graph()
+    lines.append(f"  {len(g.params)} parameter tensors, {total} trainable numbers; "
+                 f"{len(fwd.nodes)} inference nodes, {len(g.nodes)} nodes with the loss")
+    if model.train_config:
+        c = model.train_config
+        lines.append(f"  train: {c.optimizer}, {c.epochs} epochs, batch {c.batch or 'all'}"
+                     + (f", holdout {c.holdout:g}" if c.holdout else ""))
+    return "\n".join(lines)
+
+
+def cmd_compile(args) -> int:
+    out = args.output
+    suffix = os.path.splitext(out)[1].lower() if out else None
+    if suffix not in (None, ".txt"):
+        print(f"nngraph compile: error: cannot write {suffix} files yet; use .txt", file=sys.stderr)
+        return 2
+    model = load(args.model, args.model_name)
+    graph = model.compile(grad=args.grad, opt_level=args.opt_level)
+    text = format_graph(graph)
+    if args.stats:
+        print(f"{graph.name}: {len(graph.nodes)} nodes, {len(graph.params)} params, {len(graph.outputs)} outputs "
+              f"at -O{args.opt_level}{' with --grad' if args.grad else ''}")
+    if args.print or not out:
+        print(text)
+    if out:
+        write_text(out, text + "\n")
+    return 0
+
+
+def write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def cmd_train(args) -> int:
+    model = load(args.model, args.model_name)
+    params = None
+    result = model.train(params, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed)
+    print(f"model {model.name}: {result.summary()}")
+    if args.output:
+        save_npz(args.output, result.params)
+        print(f"wrote {len(result.params)} parameters to {args.output}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    model = load(args.model, args.model_name)
+    params = load_npz(args.params) if args.params else None
+    if params is None:
+        print("note: no --params given; running with the seeded initial weights", file=sys.stderr)
+    inputs = parse_inputs(model, args.input) if args.input else None
+    outputs = model.run(params, inputs)
+    for name, array in outputs.items():
+        print(f"{name}: {array.dtype}{list(array.shape)}")
+        print("  " + np.array2string(array, precision=4, threshold=20, edgeitems=3).replace("\n", "\n  "))
+    if args.output:
+        save_npz(args.output, outputs)
+        print(f"wrote {len(outputs)} outputs to {args.output}")
+    return 0
+
+
+def parse_inputs(model: Model, specs: list[str]) -> dict[str, np.ndarray]:
+    graph = model.inference_graph()
+    declared = [v.name for v in graph.inputs]
+    inputs = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise NNError(f"--input takes NAME=FILE.npy, got `{spec}`")
+        if name not in declared:
+            raise NNError(f"model `{model.name}` has no input `{name}`",
+                          hint=did_you_mean(name, declared) or f"its inputs: {', '.join(declared)}")
+        if not os.path.exists(path):
+            raise NNError(f"--input {name}: no such file: {path}")
+        try:
+            inputs[name] = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise NNError(f"--input {name}: cannot read {path} as a .npy array: {err}") from None
+    return inputs
+
+
+if __name__ == "__main__":
+    sys.exit(main())

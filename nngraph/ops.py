@@ -1,0 +1,450 @@
+"""The op registry. Each op is declared once, here: its shape/type rule and its symbolic
+gradient (a VJP that *builds IR* through an `Emitter`, never computes numbers). Its NumPy
+kernel lives in runtime/kernels.py under the same name; its ONNX lowering slot is `onnx`.
+
+A VJP has the signature ``vjp(e, node, grads, wants) -> [grad for each input]``: `grads` are
+the gradients of the node's outputs (None where nothing flows back), `wants[i]` says whether
+input i needs a gradient; return None for inputs that need none.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from nngraph.ir import FLOAT_DTYPES, Dim, Graph, TensorType, Value
+
+
+class ShapeError(Exception):
+    """An op's inputs do not fit its type rule. The elaborator adds the source span."""
+
+
+@dataclass
+class OpDef:
+    name: str
+    infer: Callable[[list[TensorType], dict], list[TensorType]]
+    vjp: Callable | None = None          # None: not differentiable (gradient is zero)
+    onnx: Callable | None = None         # ONNX lowering, filled in by nngraph/onnx_export.py
+    arity: int | None = None             # number of tensor inputs, None when variadic
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(name: str, infer, vjp=None, arity: int | None = None) -> OpDef:
+    assert name not in OPS, f"op {name} defined twice"
+    OPS[name] = opdef = OpDef(name, infer, vjp, arity=arity)
+    return opdef
+
+
+class Emitter:
+    """Builds IR for a gradient: every node it makes carries the span and scope of the forward
+    node being differentiated, so the backward pass still points at the user's source line."""
+
+    def __init__(self, graph: Graph, span=None, scope: str = "", role: str = "backward"):
+        self.graph, self.span, self.scope, self.role = graph, span, scope, role
+
+    def __call__(self, op: str, *inputs: Value, **attrs) -> Value:
+        return self.many(op, *inputs, **attrs)[0]
+
+    def many(self, op: str, *inputs: Value, **attrs) -> list[Value]:
+        return self.graph.apply(op, list(inputs), attrs, span=self.span, scope=self.scope, role=self.role,
+                                name=f"{self.scope}.d{op}" if self.role == "backward" and self.scope else None)
+
+    def const(self, value, like: Value) -> Value:
+        """A scalar constant with the dtype of `like`."""
+        return self("constant", value=np.asarray(value, dtype=like.dtype))
+
+    def sum_to(self, g: Value, target: Value) -> Value:
+        """Undo broadcasting: sum `g` over the axes along which `target` was broadcast."""
+        return sum_to(self, g, target)
+
+
+# ---------------------------------------------------------------- shape helpers
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ShapeError(message)
+
+
+def fmt_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def broadcast_shapes(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        distinct = {d for d in dims if d != 1}
+        _check(len(distinct) <= 1, "cannot broadcast shapes " + " and ".join(fmt_shape(s) for s in shapes))
+        out.append(distinct.pop() if distinct else 1)
+    return tuple(out)
+
+
+def norm_axis(axis: int, rank: int) -> int:
+    _check(-rank <= axis < max(rank, 1), f"axis {axis} is out of range for a tensor of rank {rank}")
+    return axis % rank if rank else 0
+
+
+def norm_axes(axes, rank: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(rank))
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    return tuple(sorted(norm_axis(a, rank) for a in axes))
+
+
+def dim_product(dims) -> Dim:
+    known = math.prod(d for d in dims if isinstance(d, int))
+    symbols = [d for d in dims if isinstance(d, str)]
+    if not symbols:
+        return known
+    return "*".join(([str(known)] if known != 1 else []) + symbols)
+
+
+def _same_dtype(types: list[TensorType], opname: str) -> str:
+    dtypes = {t.dtype for t in types}
+    _check(len(dtypes) == 1, f"`{opname}` needs operands of one dtype, got " + " and ".join(t.dtype for t in types))
+    return types[0].dtype
+
+
+def _float_only(t: TensorType, opname: str) -> None:
+    _check(t.is_float, f"`{opname}` needs a float tensor, got {t.dtype}")
+
+
+# ---------------------------------------------------------------- type rules
+def elementwise(opname: str, float_only=True):
+    def infer(types, attrs):
+        dtype = _same_dtype(types, opname)
+        if float_only:
+            _float_only(types[0], opname)
+        return [TensorType(dtype, broadcast_shapes(*(t.shape for t in types)))]
+    return infer
+
+
+def comparison(opname: str):
+    def infer(types, attrs):
+        _same_dtype(types, opname)
+        return [TensorType("bool", broadcast_shapes(*(t.shape for t in types)))]
+    return infer
+
+
+def unary(opname: str, float_only=True):
+    def infer(types, attrs):
+        if float_only:
+            _float_only(types[0], opname)
+        return [types[0]]
+    return infer
+
+
+def reduction(opname: str):
+    def infer(types, attrs):
+        t = types[0]
+        axes = norm_axes(attrs.get("axes"), t.rank)
+        keep = attrs.get("keepdims", False)
+        shape = [1 if i in axes else d for i, d in enumerate(t.shape)] if keep else \
+                [d for i, d in enumerate(t.shape) if i not in axes]
+        return [t.with_shape(shape)]
+    return infer
+
+
+def expanded_shape(g: Value, axes, rank: int) -> list:
+    """Shape of a reduction result with `keepdims` restored."""
+    axes = norm_axes(axes, rank)
+    it = iter(g.shape)
+    return [1 if i in axes else next(it) for i in range(rank)]
+
+
+def keepdims_axes(node) -> tuple[int, ...]:
+    return norm_axes(node.attrs.get("axes"), node.inputs[0].type.rank)
+
+
+def restore_reduced(e: Emitter, g: Value, node) -> Value:
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    x = node.inputs[0]
+    if not node.attrs.get("keepdims", False) and keepdims_axes(node):
+        g = e("expand_dims", g, axes=keepdims_axes(node))
+    return e("broadcast_like", g, x)
+
+
+def sum_to(e: Emitter, g: Value, target: Value) -> Value:
+    if g.shape == target.shape:
+        return g
+    lead = g.type.rank - target.type.rank
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(target.shape) if d == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = e("sum", g, axes=axes, keepdims=True)
+    return e("reshape_like", g, target) if g.shape != target.shape else g
+
+
+# ---------------------------------------------------------------- arithmetic
+defop("add", elementwise("add", float_only=False), arity=2,
+      vjp=lambda e, n, gs, w: [e.sum_to(gs[0], x) if want else None for x, want in zip(n.inputs, w)])
+
+defop("sub", elementwise("sub", float_only=False), arity=2,
+      vjp=lambda e, n, gs, w: [e.sum_to(gs[0], n.inputs[0]) if w[0] else None,
+                               e.sum_to(e("neg", gs[0]), n.inputs[1]) if w[1] else None])
+
+
+def _mul_vjp(e, n, gs, w):
+    a, b = n.inputs
+    return [e.sum_to(e("mul", gs[0], b), a) if w[0] else None,
+            e.sum_to(e("mul", gs[0], a), b) if w[1] else None]
+
+
+defop("mul", elementwise("mul", float_only=False), _mul_vjp, arity=2)
+
+
+def _div_vjp(e, n, gs, w):
+    a, b = n.inputs
+    da = e.sum_to(e("div", gs[0], b), a) if w[0] else None
+    db = e.sum_to(e("neg", e("div", e("mul", gs[0], n.out), b)), b) if w[1] else None
+    return [da, db]
+
+
+defop("div", elementwise("div"), _div_vjp, arity=2)
+
+
+def _pow_vjp(e, n, gs, w):
+    a, b = n.inputs
+    da = db = None
+    if w[0]:   # b * a ** (b - 1)
+        da = e.sum_to(e("mul", gs[0], e("mul", b, e("pow", a, e("sub", b, e.const(1, b))))), a)
+    if w[1]:   # a ** b * log(a)
+        db = e.sum_to(e("mul", gs[0], e("mul", n.out, e("log", a))), b)
+    return [da, db]
+
+
+defop("pow", elementwise("pow"), _pow_vjp, arity=2)
+
+defop("neg", unary("neg", float_only=False), arity=1, vjp=lambda e, n, gs, w: [e("neg", gs[0])])
+defop("exp", unary("exp"), arity=1, vjp=lambda e, n, gs, w: [e("mul", gs[0], n.out)])
+defop("log", unary("log"), arity=1, vjp=lambda e, n, gs, w: [e("div", gs[0], n.inputs[0])])
+defop("sqrt", unary("sqrt"), arity=1,
+      vjp=lambda e, n, gs, w: [e("div", gs[0], e("mul", e.const(2, n.out), n.out))])
+defop("abs", unary("abs", float_only=False), arity=1,
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sign", n.inputs[0]))])
+defop("sign", unary("sign", float_only=False), arity=1)
+
+# ---------------------------------------------------------------- activations
+defop("relu", unary("relu"), arity=1,
+      vjp=lambda e, n, gs, w: [e("where", e("greater", n.inputs[0], e.const(0, n.inputs[0])),
+                                 gs[0], e.const(0, gs[0]))])
+defop("sigmoid", unary("sigmoid"), arity=1,   # s' = s (1 - s)
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", n.out, e("sub", e.const(1, n.out), n.out)))])
+defop("tanh", unary("tanh"), arity=1,         # tanh' = 1 - tanh^2
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sub", e.const(1, n.out), e("mul", n.out, n.out)))])
+defop("softplus", unary("softplus"), arity=1,  # softplus' = sigmoid
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sigmoid", n.inputs[0]))])
+
+
+def _axis_rule(opname):
+    def infer(types, attrs):
+        _float_only(types[0], opname)
+        norm_axis(attrs.get("axis", -1), types[0].rank)
+        return [types[0]]
+    return infer
+
+
+def _softmax_vjp(e, n, gs, w):   # y * (g - sum(g * y))
+    y, axis = n.out, n.attrs.get("axis", -1)
+    dot = e("sum", e("mul", gs[0], y), axes=(axis,), keepdims=True)
+    return [e("mul", y, e("sub", gs[0], dot))]
+
+
+def _log_softmax_vjp(e, n, gs, w):   # g - softmax * sum(g)
+    axis = n.attrs.get("axis", -1)
+    total = e("sum", gs[0], axes=(axis,), keepdims=True)
+    return [e("sub", gs[0], e("mul", e("exp", n.out), total))]
+
+
+defop("softmax", _axis_rule("softmax"), _softmax_vjp, arity=1)
+defop("log_softmax", _axis_rule("log_softmax"), _log_softmax_vjp, arity=1)
+
+# ---------------------------------------------------------------- comparisons and selection
+for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
+    defop(_name, comparison(_name), arity=2)
+
+
+def _where_infer(types, attrs):
+    cond, a, b = types
+    _check(cond.dtype == "bool", f"the condition of `where` must be bool, got {cond.dtype}")
+    dtype = _same_dtype([a, b], "where")
+    return [TensorType(dtype, broadcast_shapes(cond.shape, a.shape, b.shape))]
+
+
+def _where_vjp(e, n, gs, w):
+    cond, a, b = n.inputs
+    zero = e.const(0, gs[0])
+    return [None,
+            e.sum_to(e("where", cond, gs[0], zero), a) if w[1] else None,
+            e.sum_to(e("where", cond, zero, gs[0]), b) if w[2] else None]
+
+
+defop("where", _where_infer, _where_vjp, arity=3)
+
+
+def _cast_infer(types, attrs):
+    return [types[0].with_dtype(attrs["dtype"])]
+
+
+defop("cast", _cast_infer, arity=1,
+      vjp=lambda e, n, gs, w: [e("cast", gs[0], dtype=n.inputs[0].dtype) if n.inputs[0].type.is_float else None])
+
+
+def _argmax_infer(types, attrs):
+    t = types[0]
+    axis = norm_axis(attrs.get("axis", -1), t.rank)
+    shape = [1 if i == axis else d for i, d in enumerate(t.shape)] if attrs.get("keepdims", False) else \
+            [d for i, d in enumerate(t.shape) if i != axis]
+    return [TensorType("int64", tuple(shape))]
+
+
+defop("argmax", _argmax_infer, arity=1)
+
+
+def _one_hot_infer(types, attrs):
+    t = types[0]
+    _check(t.dtype in ("int32", "int64"), f"`one_hot` needs integer class indices, got {t.dtype}")
+    return [TensorType(attrs.get("dtype", "float32"), t.shape + (attrs["depth"],))]
+
+
+defop("one_hot", _one_hot_infer, arity=1)
+
+
+def _constant_infer(types, attrs):
+    value = attrs["value"]
+    return [TensorType(str(value.dtype), tuple(value.shape))]
+
+
+defop("constant", _constant_infer, arity=0)
+
+# ---------------------------------------------------------------- reductions
+defop("sum", reduction("sum"), arity=1, vjp=lambda e, n, gs, w: [restore_reduced(e, gs[0], n)])
+
+
+def _mean_vjp(e, n, gs, w):
+    count = e("dim_size", n.inputs[0], axes=keepdims_axes(n), dtype=gs[0].dtype)
+    return [restore_reduced(e, e("div", gs[0], count), n)]
+
+
+defop("mean", reduction("mean"), _mean_vjp, arity=1)
+
+
+def _max_vjp(e, n, gs, w):
+    """The gradient goes to the maxima, shared equally between ties."""
+    x = n.inputs[0]
+    peak = restore_reduced(e, n.out, n)
+    hits = e("cast", e("equal", x, peak), dtype=x.dtype)
+    share = e("div", hits, e("sum", hits, axes=keepdims_axes(n), keepdims=True))
+    return [e("mul", share, restore_reduced(e, gs[0], n))]
+
+
+defop("max", reduction("max"), _max_vjp, arity=1)
+
+
+def _dim_size_infer(types, attrs):
+    return [TensorType(attrs.get("dtype", "float32"), ())]
+
+
+defop("dim_size", _dim_size_infer, arity=1)   # product of the sizes of some axes, as a scalar
+
+# ---------------------------------------------------------------- shapes
+def _matmul_infer(types, attrs):
+    a, b = types
+    _same_dtype(types, "@")
+    _check(a.rank >= 2 and b.rank >= 2,
+           f"`@` needs operands of rank 2 or more, got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+    _check(a.shape[-1] == b.shape[-2],
+           f"`@` contracts the last axis of {fmt_shape(a.shape)} with the second-to-last of "
+           f"{fmt_shape(b.shape)}: {a.shape[-1]} != {b.shape[-2]}")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return [TensorType(a.dtype, batch + (a.shape[-2], b.shape[-1]))]
+
+
+def _swap_last(e, v):
+    perm = tuple(range(v.type.rank - 2)) + (v.type.rank - 1, v.type.rank - 2)
+    return e("transpose", v, perm=perm)
+
+
+def _matmul_vjp(e, n, gs, w):
+    a, b = n.inputs
+    return [e.sum_to(e("matmul", gs[0], _swap_last(e, b)), a) if w[0] else None,
+            e.sum_to(e("matmul", _swap_last(e, a), gs[0]), b) if w[1] else None]
+
+
+defop("matmul", _matmul_infer, _matmul_vjp, arity=2)
+
+
+def _transpose_infer(types, attrs):
+    t = types[0]
+    perm = attrs.get("perm") or tuple(reversed(range(t.rank)))
+    _check(sorted(perm) == list(range(t.rank)), f"{tuple(perm)} is not a permutation of the {t.rank} axes")
+    return [t.with_shape(tuple(t.shape[p] for p in perm))]
+
+
+def _transpose_vjp(e, n, gs, w):
+    perm = n.attrs.get("perm") or tuple(reversed(range(n.inputs[0].type.rank)))
+    return [e("transpose", gs[0], perm=tuple(int(i) for i in np.argsort(perm)))]
+
+
+defop("transpose", _transpose_infer, _transpose_vjp, arity=1)
+
+
+def _reshape_infer(types, attrs):
+    """ONNX semantics: 0 copies the input's dim at that position, -1 is inferred."""
+    t = types[0]
+    target = list(attrs["shape"])
+    _check(target.count(-1) <= 1, "a reshape can infer at most one dimension (-1)")
+    out = [t.shape[i] if d == 0 else d for i, d in enumerate(target)]
+    if -1 in out:
+        rest = dim_product([d for d in out if d != -1])
+        total = dim_product(t.shape)
+        if isinstance(total, int) and isinstance(rest, int):
+            _check(rest != 0 and total % rest == 0, f"cannot reshape {fmt_shape(t.shape)} to {fmt_shape(target)}")
+            out[out.index(-1)] = total // rest
+        else:
+            out[out.index(-1)] = _divide_dims(t.shape, [d for d in out if d != -1])
+    else:
+        total, want = dim_product(t.shape), dim_product(out)
+        _check(not (isinstance(total, int) and isinstance(want, int)) or total == want,
+               f"cannot reshape {fmt_shape(t.shape)} ({total} elements) to {fmt_shape(out)} ({want} elements)")
+    return [t.with_shape(out)]
+
+
+def _divide_dims(have, known) -> Dim:
+    """The inferred dim of a symbolic reshape, written as the leftover product (e.g. N*T)."""
+    have, known = list(have), list(known)
+    for d in list(known):
+        if d in have:
+            have.remove(d)
+            known.remove(d)
+    num, den = dim_product(have), dim_product(known)
+    if isinstance(num, int) and isinstance(den, int) and num % den == 0:
+        return num // den
+    return str(num) if den == 1 else f"({num})/({den})"
+
+
+defop("reshape", _reshape_infer, arity=1, vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
+defop("reshape_like", lambda types, attrs: [types[0].with_shape(types[1].shape)], arity=2,
+      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0]) if w[0] else None, None])
+defop("broadcast_like", lambda types, attrs: [types[0].with_shape(broadcast_shapes(types[0].shape, types[1].shape))],
+      arity=2, vjp=lambda e, n, gs, w: [e.sum_to(gs[0], n.inputs[0]) if w[0] else None, None])
+
+
+def _expand_dims_infer(types, attrs):
+    t = types[0]
+    rank = t.rank + len(attrs["axes"])
+    axes = norm_axes(attrs["axes"], rank)
+    it = iter(t.shape)
+    return [t.with_shape([1 if i in axes else next(it) for i in range(rank)])]
+
+
+defop("expand_dims", _expand_dims_infer, arity=1,
+      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
+
+
+def differentiable(opname: str) -> bool:
+    return OPS[opname].vjp is not None

@@ -1,0 +1,1 @@
+"""The NumPy runtime: kernels, planning and execution, initialization, data, the training loop."""
