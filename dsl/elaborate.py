@@ -486,6 +486,11 @@ class Elaborator:
                                evaluate=lambda expr: self.expr(expr, scope))
             return callee.build(Call(self, callee.name, e.span, scope, spans), **values)
         if isinstance(callee, LayerTemplate):
+            missing = [c.name for c in callee.defn.cparams if c.default is None]
+            if missing:
+                raise NNError(f"layer `{callee.defn.name}` needs its compile-time argument{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(f'`{m}`' for m in missing)}", e.span,
+                              hint=f"write {callee.defn.name}[{', '.join(missing)}](...), e.g. {callee.defn.name}[4](x)")
             callee = self.instantiate(callee, [], [], e, scope)
         if isinstance(callee, LayerInstance):
             if callee.prefix is None:      # an inline call names its parameters after the assignment

@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except NNError as err:
         print(err.render(), file=sys.stderr)
         return 1
+    except BrokenPipeError:      # output piped into `head`: not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
