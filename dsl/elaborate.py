@@ -520,11 +520,10 @@ class Elaborator:
             if tparam.shape is not None:
                 self.match_shape(tparam.shape, value, bindings, f"argument `{tparam.name}` of layer `{defn.name}`", span)
             bindings[tparam.name] = value
-        dims_before = dict(bindings)
         result = None
         for stmt in defn.body:
             if isinstance(stmt, ast.ParamDecl):
-                bindings[stmt.name] = self.layer_param(inst, stmt, body, dims_before)
+                bindings[stmt.name] = self.layer_param(inst, stmt, body, e.span)
                 continue
             result = self.statement(stmt, body, in_model=False)
             if isinstance(stmt, ast.Return):
@@ -538,7 +537,7 @@ class Elaborator:
             self.match_shape(defn.result, result, bindings, f"the result of layer `{defn.name}`", e.span)
         return result
 
-    def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, bindings) -> Value:
+    def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, call: Span) -> Value:
         if stmt.name not in inst.params:
             inst.params[stmt.name] = self.param(stmt, body)
             return inst.params[stmt.name]
@@ -546,7 +545,8 @@ class Elaborator:
         shape, _ = self.shape(stmt.shape, body, allow_symbols=False)
         if shape != tuple(shared.shape):
             raise NNError(f"layer `{inst.prefix}` shares its parameter `{shared.name}` of shape {fmt_shape(shared.shape)} "
-                          f"between calls, but this call needs {fmt_shape(shape)}", stmt.span)
+                          f"between calls, but this call needs {fmt_shape(shape)}", call,
+                          notes=[("the parameter is declared here", stmt.span)])
         return shared
 
     # ---- train blocks ----

@@ -84,12 +84,11 @@ class Model:
 
     def run(self, params: dict | None = None, inputs: dict | None = None, outputs: list[str] | None = None) -> dict:
         """Outputs of the inference graph. Inputs default to the training data's inputs."""
-        graph = self.inference_graph()
         params = self.init() if params is None else check_params(self.graph, params)
         if inputs is None:
             inputs = {k: v for k, v in self.load_data().arrays.items() if k not in self.graph.targets}
         if "run" not in self._plans:
-            self._plans["run"] = Plan(optimize(graph, 1))
+            self._plans["run"] = Plan(self.compile(grad=False, opt_level=1))
         return self._plans["run"].run(inputs, params, outputs)
 
 

@@ -144,8 +144,7 @@ def write_text(path: str, text: str) -> None:
 
 def cmd_train(args) -> int:
     model = load(args.model, args.model_name)
-    params = None
-    result = model.train(params, epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed)
+    result = model.train(epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed)
     print(f"model {model.name}: {result.summary()}")
     if args.output:
         save_npz(args.output, result.params)

@@ -1,5 +1,6 @@
 """End to end: CLI train/run reproduce the Python API; the gradient graph is differentiable again."""
 import numpy as np
+import pytest
 
 import nngraph
 from nngraph.autodiff import grad
@@ -87,3 +88,32 @@ def test_hessian_vector_product_of_squiggle_matches_finite_differences():
     numeric = (gradient_at(w + eps * feeds["v"]) - gradient_at(w - eps * feeds["v"])) / (2 * eps)
     np.testing.assert_allclose(hv, numeric, rtol=1e-6, atol=1e-8)
     assert np.abs(hv).max() > 1e-3          # a real curvature, not a vacuous zero
+
+
+def test_layer_naming_sharing_and_imports(tmp_path):
+    (tmp_path / "blocks.nn").write_text(
+        "# a residual block\nlayer twice[units: int](x: [N, units]) -> [N, units] {\n"
+        "    step = dense[units, tanh]\n    return x + step(step(x))\n}\n")
+    (tmp_path / "m.nn").write_text(
+        'import "blocks.nn"\nmodel m {\n    input x: [N, 3]\n    h = dense[4, relu](x)\n'
+        "    cell = dense[4]\n    a = cell(h)\n    b = cell(a)\n    output y = twice[4](b)\n"
+        "    output z = dense[2](dense[4](y))\n}\n")
+    model = nngraph.load(str(tmp_path / "m.nn"))
+    names = [p.name for p in model.graph.params]
+    # assignment names the instance; a bound layer called twice has one set of weights
+    assert names == ["h.w", "h.b", "cell.w", "cell.b", "y.step.w", "y.step.b", "dense1.w", "dense1.b", "z.w", "z.b"]
+    matmuls = [n for n in model.graph.nodes if n.op == "matmul" and n.inputs[1].name == "cell.w"]
+    assert len(matmuls) == 2
+    out = model.run(model.init(0), {"x": np.ones((2, 3))})
+    assert out["y"].shape == (2, 4) and out["z"].shape == (2, 2)
+
+
+def test_shared_layer_called_with_other_widths_is_diagnosed(tmp_path):
+    (tmp_path / "m.nn").write_text(
+        "model m {\n    input x: [N, 3]\n    input u: [N, 5]\n    cell = dense[4]\n"
+        "    output y = cell(x) + cell(u)\n}\n")
+    with pytest.raises(nngraph.NNError) as info:
+        nngraph.load(str(tmp_path / "m.nn"))
+    assert info.value.message == ("layer `cell` shares its parameter `cell.w` of shape [3, 4] between calls, "
+                                  "but this call needs [5, 4]")
+    assert (info.value.span.line, info.value.span.column) == (5, 25)
