@@ -116,4 +116,4 @@ def test_shared_layer_called_with_other_widths_is_diagnosed(tmp_path):
         nngraph.load(str(tmp_path / "m.nn"))
     assert info.value.message == ("layer `cell` shares its parameter `cell.w` of shape [3, 4] between calls, "
                                   "but this call needs [5, 4]")
-    assert (info.value.span.line, info.value.span.column) == (5, 25)
+    assert (info.value.span.line, info.value.span.column) == (5, 26)
