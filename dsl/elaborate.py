@@ -251,6 +251,9 @@ class Elaborator:
 
     def param(self, stmt: ast.ParamDecl, scope: Scope) -> Value:
         shape, dtype = self.shape(stmt.shape, scope, allow_symbols=False)
+        if any(d < 1 for d in shape):
+            raise NNError(f"parameter `{stmt.name}` would have shape {fmt_shape(shape)}; every size must be positive",
+                          stmt.shape.span, hint="check the layer's compile-time arguments")
         init = self.initializer(stmt, scope)
         name = self.param_prefix(scope, stmt.name)
         return self.graph.add_param(name, TensorType(dtype, shape), init, stmt.span)
@@ -325,6 +328,8 @@ class Elaborator:
             return expr.value
         if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "/"):
             left, right = self.dim(expr.left, scope, False), self.dim(expr.right, scope, False)
+            if expr.op == "/" and right == 0:
+                raise NNError("division by zero in a dimension", expr.span)
             if expr.op == "/" and left % right:
                 raise NNError(f"{left} / {right} is not a whole number of elements", expr.span)
             result = {"+": left + right, "-": left - right, "*": left * right, "/": left // right}[expr.op]
@@ -416,7 +421,10 @@ class Elaborator:
         if numbers and e.op in PYTHON_OPS:
             if e.op == "/" and right == 0:
                 raise NNError("division by zero", e.span)
-            return PYTHON_OPS[e.op](left, right)
+            try:
+                return PYTHON_OPS[e.op](left, right)
+            except (ArithmeticError, ValueError) as err:
+                raise NNError(f"cannot compute {e.span.text()}: {err}", e.span) from None
         for side in (left, right):
             if not isinstance(side, (Value, int, float)) or isinstance(side, bool):
                 raise NNError(f"`{e.op}` needs tensors or numbers, got {describe(side)}", e.span)
@@ -520,22 +528,29 @@ class Elaborator:
             if tparam.shape is not None:
                 self.match_shape(tparam.shape, value, bindings, f"argument `{tparam.name}` of layer `{defn.name}`", span)
             bindings[tparam.name] = value
-        result = None
-        for stmt in defn.body:
-            if isinstance(stmt, ast.ParamDecl):
-                bindings[stmt.name] = self.layer_param(inst, stmt, body, e.span)
-                continue
-            result = self.statement(stmt, body, in_model=False)
-            if isinstance(stmt, ast.Return):
-                break
-        else:
-            raise NNError(f"layer `{defn.name}` ends without `return`", defn.span)
+        try:
+            result = self.layer_body(inst, body, e.span)
+        except NNError as err:
+            # an error inside the layer also shows where the user called it, like a stack trace
+            err.notes.append((f"in layer `{defn.name}` called here", e.span))
+            raise
         inst.called = True
         if defn.result is not None:
             if not isinstance(result, Value):
                 raise NNError(f"layer `{defn.name}` declares a result shape but returns {describe(result)}", defn.result.span)
             self.match_shape(defn.result, result, bindings, f"the result of layer `{defn.name}`", e.span)
         return result
+
+    def layer_body(self, inst: LayerInstance, body: Scope, call: Span):
+        defn = inst.template.defn
+        for stmt in defn.body:
+            if isinstance(stmt, ast.ParamDecl):
+                body.names[stmt.name] = self.layer_param(inst, stmt, body, call)
+                continue
+            result = self.statement(stmt, body, in_model=False)
+            if isinstance(stmt, ast.Return):
+                return result
+        raise NNError(f"layer `{defn.name}` ends without `return`", defn.span)
 
     def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, call: Span) -> Value:
         if stmt.name not in inst.params:

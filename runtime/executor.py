@@ -61,16 +61,27 @@ class Plan:
             env[value.uid] = check_input(value, feeds, bindings, "input")
         for value in self.graph.params:
             env[value.uid] = check_input(value, params, bindings, "parameter")
-        for step in self.steps:
-            result = step.kernel(*(env[u] for u in step.inputs), **step.attrs)
-            if len(step.outputs) == 1:
-                env[step.outputs[0]] = result
-            else:
-                env.update(zip(step.outputs, result))
-            for uid in step.release:
-                del env[uid]
+        try:
+            for step in self.steps:
+                result = step.kernel(*(env[u] for u in step.inputs), **step.attrs)
+                if len(step.outputs) == 1:
+                    env[step.outputs[0]] = result
+                else:
+                    env.update(zip(step.outputs, result))
+                for uid in step.release:
+                    del env[uid]
+        except (ValueError, IndexError) as err:
+            # sizes known only at run time (a symbolic reshape, say) can still disagree
+            node = self.graph.nodes[self.steps.index(step)]
+            shapes = ", ".join(str(list(env[u].shape)) for u in step.inputs if u in env)
+            raise NNError(f"`{node.op}` failed on inputs of shape {shapes} ({bindings_text(bindings)}): {err}",
+                          node.span) from None
         names = outputs if outputs is not None else list(self.graph.outputs)
         return {name: env[self.graph.outputs[name].uid] for name in names}
+
+
+def bindings_text(bindings: dict[str, int]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in bindings.items()) or "no symbols"
 
 
 def check_input(value: Value, feeds: dict, bindings: dict[str, int], what: str) -> np.ndarray:

@@ -38,6 +38,10 @@ CASES = [
     ("symbolic-param", "model m {\n    input x: [N, 3]\n    param w: [N, 3] ~ glorot\n    output y = x * w\n}\n",
      3, 15, "the size `N` is not known here",
      "parameter shapes are fixed at compile time: use integers or layer arguments"),
+    ("dimension-div-zero", "model m {\n    input x: [N, 3]\n    param w: [4 / 0] = 0\n    output y = x\n}\n",
+     3, 15, "division by zero in a dimension", None),
+    ("constant-overflow", "model m {\n    input x: [N, 3]\n    output y = x * 2 ** 2000.5\n}\n",
+     3, 20, "cannot compute 2 ** 2000.5", None),
     ("no-output", "model m {\n    input x: [N, 3]\n}\n", 1, 1, "model `m` declares no output",
      "mark a result with `output NAME = expression`"),
     ("missing-import", 'import "nope.nn"\nmodel m {\n    input x: [N, 3]\n    output y = x\n}\n',
@@ -127,3 +131,25 @@ def test_weights_file_with_wrong_shape(tmp_path, capsys):
     code, _, err = run_cli(["run", "models/iris.nn", "--params", str(tmp_path / "w.npz")], capsys)
     assert code == 1
     assert "parameter `hidden.w` is declared float32[4, 8] but the weights file holds shape [3, 3]" in err
+
+
+def test_error_inside_a_layer_also_points_at_the_call(tmp_path):
+    path = tmp_path / "m.nn"
+    path.write_text("model m {\n    input x: [N, 3]\n    output y = dense[-1](x)\n}\n")
+    with pytest.raises(nngraph.NNError) as info:
+        nngraph.load(str(path))
+    err = info.value
+    assert err.message == "parameter `w` would have shape [3, -1]; every size must be positive"
+    assert err.span.file.endswith("stdlib/layers.nn")
+    note, span = err.notes[-1]
+    assert note == "in layer `dense` called here" and (span.file, span.line, span.column) == (str(path), 3, 16)
+
+
+def test_runtime_size_clash_names_the_node(tmp_path):
+    path = tmp_path / "m.nn"
+    path.write_text("model m {\n    input x: [N, 3]\n    output y = reshape(x, [5, 7])\n}\n")
+    model = nngraph.load(str(path))
+    with pytest.raises(nngraph.NNError) as info:
+        model.run({}, {"x": np.ones((2, 3))})
+    assert info.value.message.startswith("`reshape` failed on inputs of shape [2, 3] (N = 2): ")
+    assert (info.value.span.line, info.value.span.column) == (3, 16)
