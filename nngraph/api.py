@@ -51,9 +51,11 @@ class Model:
                           hint="add `loss = ...` to the model")
         return grad(self.graph)
 
-    def compile(self, grad: bool = False, opt_level: int = 1) -> Graph:
+    def compile(self, grad: bool = False, opt_level: int = 1, stats: list | None = None) -> Graph:
         graph = self.grad_graph() if grad else self.inference_graph()
-        return optimize(graph, opt_level)
+        if stats is not None:
+            stats.append(("elaborate" + (" + grad" if grad else ""), 0, len(graph.nodes), 0.0))
+        return optimize(graph, opt_level, stats)
 
     def graph_span(self):
         return next((v.span for v in self.graph.inputs if v.span), None)

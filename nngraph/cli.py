@@ -123,9 +123,13 @@ def cmd_compile(args) -> int:
         print(f"nngraph compile: error: cannot write {suffix} files yet; use .txt", file=sys.stderr)
         return 2
     model = load(args.model, args.model_name)
-    graph = model.compile(grad=args.grad, opt_level=args.opt_level)
+    stats: list = []
+    graph = model.compile(grad=args.grad, opt_level=args.opt_level, stats=stats)
     text = format_graph(graph)
     if args.stats:
+        print(f"{'pass':<36} {'before':>7} {'after':>7} {'ms':>8}")
+        for name, before, after, seconds in stats:
+            print(f"{name:<36} {before:>7} {after:>7} {seconds * 1e3:>8.2f}")
         print(f"{graph.name}: {len(graph.nodes)} nodes, {len(graph.params)} params, {len(graph.outputs)} outputs "
               f"at -O{args.opt_level}{' with --grad' if args.grad else ''}")
     if args.print or not out:
