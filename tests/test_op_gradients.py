@@ -350,7 +350,12 @@ def check_hvp(g: Graph, wrt: list[str], feeds: dict, seed=1, eps=1e-5, rtol=1e-5
         {name: vs[f"v:{name}"] for name in wrt}, eps=eps)
     for name in wrt:
         assert_close(hv[f"grad:{name}"], numeric[f"grad:{name}"], rtol=rtol, atol=atol, what=f"H v for {name}")
-    # the Hessian is symmetric: v' H w == w' H v (checked through a second direction)
+    # the Hessian is symmetric: w' (H v) == v' (H w) for a second direction w
+    ws = {f"v:{name}": rng.normal(size=np.shape(arrays[name])) for name in wrt}
+    hw = Plan(G2).run(*split(arrays | ws))
+    w_hv = sum(float(np.sum(ws[f"v:{n}"] * hv[f"grad:{n}"])) for n in wrt)
+    v_hw = sum(float(np.sum(vs[f"v:{n}"] * hw[f"grad:{n}"])) for n in wrt)
+    np.testing.assert_allclose(w_hv, v_hw, rtol=1e-9, atol=1e-10)
     return hv
 
 
