@@ -137,17 +137,21 @@ def check_params(graph: Graph, params: dict) -> dict[str, np.ndarray]:
     return checked
 
 
-def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically: a crash mid-write leaves the old file, never a truncated one."""
+def write_atomically(path: str, data: bytes | None = None, writer=None) -> None:
+    """A crash mid-write leaves the old file, never a truncated one."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            writer(f) if writer else f.write(data)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    write_atomically(path, writer=lambda f: np.savez(f, **arrays))
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:

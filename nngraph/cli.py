@@ -10,9 +10,10 @@ import sys
 
 import numpy as np
 
-from nngraph.api import Model, load, load_npz, save_npz
+from nngraph.api import Model, load, load_npz, save_npz, write_atomically
 from nngraph.diagnostics import NNError, did_you_mean
 from nngraph.printer import format_graph
+from nngraph.visualize import write_picture
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,8 +120,9 @@ def summary(model: Model) -> str:
 def cmd_compile(args) -> int:
     out = args.output
     suffix = os.path.splitext(out)[1].lower() if out else None
-    if suffix not in (None, ".txt"):
-        print(f"nngraph compile: error: cannot write {suffix} files yet; use .txt", file=sys.stderr)
+    if suffix not in (None, ".txt", ".dot", ".svg", ".png"):
+        print(f"nngraph compile: error: cannot write {suffix} files yet; use .txt, .dot, .svg or .png",
+              file=sys.stderr)
         return 2
     model = load(args.model, args.model_name)
     stats: list = []
@@ -134,16 +136,11 @@ def cmd_compile(args) -> int:
               f"at -O{args.opt_level}{' with --grad' if args.grad else ''}")
     if args.print or not out:
         print(text)
-    if out:
-        write_text(out, text + "\n")
+    if out and suffix == ".txt":
+        write_atomically(out, (text + "\n").encode())
+    elif out:
+        write_picture(graph, out)
     return 0
-
-
-def write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def cmd_train(args) -> int:
