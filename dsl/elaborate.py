@@ -15,7 +15,7 @@ import numpy as np
 
 from nngraph.diagnostics import NNError, Span, did_you_mean
 from nngraph.dsl import ast
-from nngraph.dsl.builtins import BUILTINS, REQUIRED, Builtin, dtype_name
+from nngraph.dsl.builtins import REQUIRED, Builtin, dtype_name
 from nngraph.ir import Dim, Graph, ParamInit, TensorType, Value
 from nngraph.ops import ShapeError, fmt_shape
 from nngraph.runtime.data import DataSource

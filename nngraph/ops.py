@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from nngraph.ir import FLOAT_DTYPES, Dim, Graph, TensorType, Value
+from nngraph.ir import Dim, Graph, TensorType, Value
 
 
 class ShapeError(Exception):
@@ -92,7 +92,9 @@ def norm_axes(axes, rank: int) -> tuple[int, ...]:
     if axes is None:
         return tuple(range(rank))
     axes = (axes,) if isinstance(axes, int) else tuple(axes)
-    return tuple(sorted(norm_axis(a, rank) for a in axes))
+    normalized = tuple(sorted(norm_axis(a, rank) for a in axes))
+    _check(len(set(normalized)) == len(normalized), f"axes {axes} name the same axis twice")
+    return normalized
 
 
 def dim_product(dims) -> Dim:
@@ -119,6 +121,7 @@ def elementwise(opname: str, float_only=True):
         dtype = _same_dtype(types, opname)
         if float_only:
             _float_only(types[0], opname)
+        _numeric_only(types, opname)
         return [TensorType(dtype, broadcast_shapes(*(t.shape for t in types)))]
     return infer
 
@@ -130,10 +133,15 @@ def comparison(opname: str):
     return infer
 
 
+def _numeric_only(types: list[TensorType], opname: str) -> None:
+    _check(all(t.dtype != "bool" for t in types), f"`{opname}` needs numbers, got bool")
+
+
 def unary(opname: str, float_only=True):
     def infer(types, attrs):
         if float_only:
             _float_only(types[0], opname)
+        _numeric_only(types, opname)
         return [types[0]]
     return infer
 
@@ -398,6 +406,8 @@ def _reshape_infer(types, attrs):
     t = types[0]
     target = list(attrs["shape"])
     _check(target.count(-1) <= 1, "a reshape can infer at most one dimension (-1)")
+    _check(all(d != 0 or i < t.rank for i, d in enumerate(target)),
+           f"a 0 in a reshape copies the input's size on that axis, but {fmt_shape(t.shape)} has only {t.rank} axes")
     out = [t.shape[i] if d == 0 else d for i, d in enumerate(target)]
     if -1 in out:
         rest = dim_product([d for d in out if d != -1])

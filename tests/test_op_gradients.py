@@ -15,7 +15,8 @@ from conftest import (add_dot_loss, assert_close, central_difference, concrete_s
                       directional_difference, typed_run, weighted_sum_loss)
 from nngraph.autodiff import grad
 from nngraph.ir import Graph, ParamInit, TensorType
-from nngraph.ops import OPS
+from nngraph.ops import OPS, ShapeError
+from nngraph.runtime.kernels import KERNELS
 from nngraph.runtime.executor import Plan
 from nngraph.verify import verify
 
@@ -66,17 +67,21 @@ GRADIENT_CASES = [
     Case("add-symbolic-row-broadcast", "add", [X("N", 3), X(3)]),
     Case("add-both-broadcast", "add", [X(2, 1, 4), X(3, 1)]),
     Case("add-scalar", "add", [X(), X(2, 3)]),
+    Case("add-symbolic-dim-against-1", "add", [X("N", 1), X("N", 4)]),
     Case("sub-symbolic-column-broadcast", "sub", [X("N", 3), X("N", 1)]),
     Case("sub-rank-broadcast", "sub", [X(4), X(2, 4)]),
+    Case("sub-scalar-minus-symbolic", "sub", [X(), X("N")]),
     Case("mul-both-broadcast", "mul", [X(2, 1, 4), X(3, 1)]),
     Case("mul-symbolic-by-scalar", "mul", [X("N", 2), X()]),
     Case("mul-same-shape", "mul", [X(2, 3), X(2, 3)]),
     Case("div-symbolic-row-broadcast", "div", [X("N", 3), X(3, domain="positive")]),
     Case("div-column-broadcast", "div", [X(2, 3), X(2, 1, domain="nonzero")]),
     Case("div-both-broadcast", "div", [X(2, 1), X(1, 3, domain="positive")]),
+    Case("div-scalar-numerator", "div", [X(), X(2, 3, domain="positive")]),
     Case("pow-symbolic-scalar-exponent", "pow", [X("N", 3, domain="positive"), X()]),
     Case("pow-row-exponent", "pow", [X(2, 3, domain="positive"), X(3)]),
     Case("pow-both-broadcast", "pow", [X(2, 1, domain="positive"), X(1, 3)]),
+    Case("pow-scalar-base", "pow", [X(domain="positive"), X(2, 3)]),
     # ---- unary elementwise
     Case("neg-symbolic", "neg", [X("N", 3)]),
     Case("neg-rank3", "neg", [X(2, 2, 2)]),
@@ -103,10 +108,12 @@ GRADIENT_CASES = [
     Case("log_softmax-symbolic-axis-1", "log_softmax", [X("N", 4)], {"axis": -1}),
     Case("log_softmax-axis0", "log_softmax", [X(3, 2)], {"axis": 0}),
     Case("log_softmax-rank3-axis-2", "log_softmax", [X(2, 3, 4)], {"axis": -2}),
+    Case("softmax-vector", "softmax", [X(4)], {"axis": 0}),
     # ---- selection: the condition is a bool input nobody differentiates
     Case("where-symbolic-broadcast", "where", [COND("N", 3), X(3), X("N", 1)]),
     Case("where-scalar-branch", "where", [COND(3), X(2, 3), X()]),
     Case("where-cond-broadcasts-both", "where", [COND(2, 1, 3), X(4, 1), X(3)]),
+    Case("where-scalar-branches", "where", [COND(2, 3), X(), X()]),
     # ---- cast (float64 -> float64 is the identity; float32 -> float64 is checked in its own test)
     Case("cast-symbolic-f64", "cast", [X("N", 3)], {"dtype": "float64"}),
     Case("cast-rank3-f64", "cast", [X(2, 1, 3)], {"dtype": "float64"}),
@@ -118,22 +125,30 @@ GRADIENT_CASES = [
     Case("sum-two-axes-keepdims", "sum", [X(2, 3, 4)], {"axes": (0, 2), "keepdims": True}),
     Case("sum-negative-axis-symbolic", "sum", [X("N", 4)], {"axes": (-1,)}),
     Case("sum-negative-axes", "sum", [X(2, 3, 4)], {"axes": (-1, -3)}),
+    Case("sum-of-scalar", "sum", [X()], {"axes": None}),
+    Case("sum-no-axes", "sum", [X(2, 3)], {"axes": ()}),
     Case("mean-all", "mean", [X("N", 3)], {"axes": None}),
     Case("mean-one-axis-keepdims", "mean", [X(2, 3, 4)], {"axes": (1,), "keepdims": True}),
     Case("mean-symbolic-axis", "mean", [X("N", 4)], {"axes": (0,)}),
     Case("mean-two-negative-axes", "mean", [X(2, 3, 4)], {"axes": (-1, 0)}),
     Case("mean-negative-axis-keepdims", "mean", [X("N", 2, 3)], {"axes": (-2,), "keepdims": True}),
+    Case("mean-int-negative-axis", "mean", [X(2, 3)], {"axes": -1}),
+    Case("mean-of-scalar", "mean", [X()], {"axes": None}),
     Case("max-all", "max", [X(2, 3, 4, domain="distinct")], {"axes": None}),
     Case("max-all-keepdims", "max", [X(3, 2, domain="distinct")], {"axes": None, "keepdims": True}),
     Case("max-negative-axis-symbolic", "max", [X("N", 4, domain="distinct")], {"axes": (-1,)}),
     Case("max-axis0-keepdims", "max", [X(3, 4, domain="distinct")], {"axes": (0,), "keepdims": True}),
     Case("max-two-axes", "max", [X(2, 3, 4, domain="distinct")], {"axes": (0, 2)}),
+    Case("max-symbolic-all", "max", [X("N", 3, domain="distinct")], {"axes": None}),
+    Case("max-int-axis-keepdims", "max", [X(2, 3, domain="distinct")], {"axes": 1, "keepdims": True}),
     # ---- matmul
     Case("matmul-symbolic", "matmul", [X("N", 3), X(3, 2)]),
     Case("matmul-batched", "matmul", [X(2, 3, 4), X(4, 5)]),
     Case("matmul-batched-broadcast", "matmul", [X(1, 3, 4), X(2, 4, 5)]),
     Case("matmul-matrix-times-batch", "matmul", [X(3, 4), X(2, 4, 5)]),
     Case("matmul-both-batch-broadcast", "matmul", [X(2, 1, 3, 4), X(5, 4, 2)]),
+    Case("matmul-symbolic-batch", "matmul", [X("N", 2, 3), X("N", 3, 2)]),
+    Case("matmul-symbolic-contraction", "matmul", [X(2, "N"), X("N", 2)]),
     # ---- layout
     Case("transpose-default-symbolic", "transpose", [X("N", 3)]),
     Case("transpose-perm", "transpose", [X(2, 3, 4)], {"perm": (1, 2, 0)}),
@@ -144,14 +159,18 @@ GRADIENT_CASES = [
     Case("reshape-split-symbolic", "reshape", [X("N", 4)], {"shape": (2, -1)}),
     Case("reshape-merge-two-symbols", "reshape", [X("N", "T", 4)], {"shape": (-1, 4)}),
     Case("reshape-zeros", "reshape", [X(2, 3, 4)], {"shape": (0, 0, 2, 2)}),
+    Case("reshape-zero-symbolic-middle", "reshape", [X(2, "N", 3)], {"shape": (0, -1)}),
+    Case("reshape-scalar-to-matrix", "reshape", [X()], {"shape": (1, 1)}),
     Case("reshape_like", "reshape_like", [X(2, 6), FIXED(3, 4)]),
     Case("reshape_like-symbolic", "reshape_like", [X("N", 4), FIXED("N", 2, 2)]),
     Case("broadcast_like-symbolic", "broadcast_like", [X(3, 1), FIXED("N", 3, 4)]),
     Case("broadcast_like-row", "broadcast_like", [X(4), FIXED(2, 4)]),
     Case("broadcast_like-scalar", "broadcast_like", [X(), FIXED(2, 3)]),
+    Case("broadcast_like-both-ways", "broadcast_like", [X(3, 1), FIXED(4)]),
     Case("expand_dims-symbolic", "expand_dims", [X("N", 3)], {"axes": (1,)}),
     Case("expand_dims-front-and-back", "expand_dims", [X(3)], {"axes": (0, -1)}),
     Case("expand_dims-two-middle", "expand_dims", [X(2, 3)], {"axes": (0, 2)}),
+    Case("expand_dims-of-scalar", "expand_dims", [X()], {"axes": (0,)}),
 ]
 
 # Ops without a VJP (their gradient is zero). Listed explicitly: an op added to OPS must either
@@ -294,6 +313,88 @@ def test_non_differentiable_kernels_agree_with_shape_rules(case, n):
     out = typed_run(g, feeds_for(case, g, bindings, "float32"))
     assert out["out"].shape == concrete_shape(g.outputs["out"].shape, bindings)
     assert str(out["out"].dtype) == g.outputs["out"].dtype
+
+
+def _accepts_ints(case: Case) -> bool:
+    try:
+        build(case, "int32")
+        return True
+    except ShapeError:
+        return False
+
+
+INT_CASES = [c for c in GRADIENT_CASES + SHAPE_ONLY_CASES if c.inputs and _accepts_ints(c)]
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+@pytest.mark.parametrize("case", INT_CASES, ids=ids(INT_CASES))
+def test_integer_kernels_agree_with_shape_rules(case, dtype):
+    """Ops whose shape rule accepts integers keep the integer dtype it promises (e.g. a sum of
+    int32 stays int32, where NumPy would widen it to int64 by default)."""
+    g = Graph(case.id)
+    values = [g.add_input(f"x{i}", TensorType({"bool": "bool", "int": "int64"}.get(spec.kind, dtype), spec.shape))
+              for i, spec in enumerate(case.inputs)]
+    g.outputs["out"], = g.apply(case.op, values, case.attrs)
+    rng = np.random.default_rng(0)
+    feeds = {f"x{i}": sample(rng, spec if spec.kind != "x" else In(spec.shape, "int", high=5),
+                             concrete_shape(spec.shape, BINDINGS))
+             for i, spec in enumerate(case.inputs)}
+    typed_run(g, feeds)
+
+
+def test_integer_cases_exist():
+    assert {"add", "sub", "mul", "sum", "max", "matmul", "transpose", "reshape"} <= {c.op for c in INT_CASES}
+
+
+# Inputs a kernel cannot run must be rejected by the op's shape rule with a ShapeError (which the
+# elaborator turns into a diagnostic at the source line), not pass type checking, nor crash the
+# shape rule with another exception. Each entry: (id, op, input types as (dtype, shape), attrs).
+INVALID = [
+    ("add-unbroadcastable", "add", [("float64", (2, 3)), ("float64", (4,))], {}),
+    ("reshape-two-minus-ones", "reshape", [("float64", (2, 3))], {"shape": (0, -1, -1)}),
+    ("reshape-wrong-size", "reshape", [("float64", (2, 3))], {"shape": (4, 2)}),
+    ("transpose-repeated-axis", "transpose", [("float64", (2, 3))], {"perm": (1, 1)}),
+    ("softmax-axis-out-of-range", "softmax", [("float64", (3,))], {"axis": 1}),
+    ("sqrt-of-int", "sqrt", [("int64", (2,))], {}),
+    ("where-mixed-dtypes", "where", [("bool", (2,)), ("float64", (2,)), ("float32", (2,))], {}),
+    ("where-float-condition", "where", [("float64", (2,)), ("float64", (2,)), ("float64", (2,))], {}),
+    ("matmul-vector", "matmul", [("float64", (3,)), ("float64", (3, 2))], {}),
+    ("matmul-contraction-mismatch", "matmul", [("float64", (2, 3)), ("float64", (4, 2))], {}),
+    ("argmax-axis-out-of-range", "argmax", [("float64", (2, 3))], {"axis": 2}),
+    ("expand_dims-axis-out-of-range", "expand_dims", [("float64", (2, 3))], {"axes": (5,)}),
+    ("sum-axis-out-of-range", "sum", [("float64", (2, 3))], {"axes": (2,)}),
+    ("one_hot-of-float", "one_hot", [("float64", (2,))], {"depth": 3}),
+    # once bugs, now rejected by their rules:
+    ("reshape-zero-beyond-rank", "reshape", [("float64", (2, 3))], {"shape": (0, 0, 0)}),
+    ("expand_dims-repeated-axis", "expand_dims", [("float64", (2, 3))], {"axes": (0, 0)}),
+    ("sum-repeated-axis", "sum", [("float64", (2, 3))], {"axes": (0, -2)}),
+    ("neg-of-bool", "neg", [("bool", (2,))], {}),
+    ("sub-of-bool", "sub", [("bool", (2,)), ("bool", (2,))], {}),
+    ("sign-of-bool", "sign", [("bool", (2,))], {}),
+]
+
+
+def _invalid_id(entry):
+    return entry.values[0] if hasattr(entry, "values") else entry[0]
+
+
+@pytest.mark.parametrize("name,op,types,attrs", INVALID, ids=[_invalid_id(e) for e in INVALID])
+def test_shape_rules_reject_invalid_inputs_with_a_shape_error(name, op, types, attrs):
+    with pytest.raises(ShapeError):
+        OPS[op].infer([TensorType(dtype, shape) for dtype, shape in types], attrs)
+
+
+@pytest.mark.parametrize("op,types,attrs", [
+    ("sum", [("float64", (2, 3))], {"axes": (0, -2)}),
+    ("neg", [("bool", (2,))], {}),
+    ("sub", [("bool", (2,)), ("bool", (2,))], {}),
+    ("sign", [("bool", (2,))], {}),
+    ("reshape", [("float64", (2, 3))], {"shape": (0, 0, 0)}),
+], ids=["sum-repeated-axis", "neg-of-bool", "sub-of-bool", "sign-of-bool", "reshape-zero-beyond-rank"])
+def test_kernels_cannot_run_what_the_xfailed_shape_rules_accept(op, types, attrs):
+    """Why the rules must reject these inputs: the kernels cannot run them."""
+    with pytest.raises((TypeError, ValueError, IndexError)):
+        KERNELS[op](*(np.zeros(shape, dtype=dtype) for dtype, shape in types), **attrs)
 
 
 def test_cast_float32_to_float64_gradient_is_float32():
