@@ -8,12 +8,10 @@ import numpy as np
 from nngraph.ir import Graph, Node, Value
 
 
-def replace_uses(graph: Graph, replacement: dict[int, Value]) -> Graph:
-    """Point every use of a replaced value (inputs of nodes, graph outputs) at its replacement."""
-    if replacement:
-        for node in graph.nodes:
-            node.inputs = [replacement.get(v.uid, v) for v in node.inputs]
-        graph.outputs = {k: replacement.get(v.uid, v) for k, v in graph.outputs.items()}
+def redirect_outputs(graph: Graph, replacement: dict[int, Value]) -> Graph:
+    """Point the graph's outputs at the replacements of replaced values. (Passes rewrite node
+    inputs as they walk, since each node's rewrite depends on its already-rewritten inputs.)"""
+    graph.outputs = {k: replacement.get(v.uid, v) for k, v in graph.outputs.items()}
     return graph
 
 
@@ -41,7 +39,7 @@ def constant_folding(graph: Graph) -> Graph:
         else:
             folded.append(node)
     graph.nodes = folded
-    return replace_uses(graph, replacement)
+    return redirect_outputs(graph, replacement)
 
 
 def _attr_key(value):
@@ -68,7 +66,7 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
         else:
             replacement.update((a.uid, b) for a, b in zip(node.outputs, first.outputs))
     graph.nodes = kept
-    return replace_uses(graph, replacement)
+    return redirect_outputs(graph, replacement)
 
 
 PIPELINES = {

@@ -8,6 +8,7 @@ import shutil
 
 import pydot
 
+from nngraph.api import write_atomically
 from nngraph.diagnostics import NNError
 from nngraph.ir import Graph
 
@@ -41,19 +42,23 @@ def to_dot(graph: Graph) -> pydot.Dot:
         cluster_for(scope).add_node(pydot.Node(_ident(p.name), label=f"{p.name}\n{p.type}", shape="box",
                                                style="filled", fillcolor="#fef9c3", tooltip=_where(p.span)))
     for node in graph.nodes:
-        out = node.outputs[0]
-        shape = "plaintext" if node.op == "constant" else "box"
-        label = f"{node.op}\n{_label(out.shape)}" if node.op != "constant" else f"const {_label(out.shape)}"
+        shapes = " ".join(_label(v.shape) for v in node.outputs)
+        label = f"const {shapes}" if node.op == "constant" else f"{node.op}\n{shapes}"
         cluster_for(node.scope).add_node(pydot.Node(
-            _ident(out.name), label=label, shape=shape, style="rounded,filled",
-            fillcolor=COLOURS.get(node.role, "#f1f5f9"), tooltip=_where(node.span)))
+            _node_id(node.outputs[0]), label=label, shape="plaintext" if node.op == "constant" else "box",
+            style="rounded,filled", fillcolor=COLOURS.get(node.role, "#f1f5f9"), tooltip=_where(node.span)))
         for v in node.inputs:
-            dot.add_edge(pydot.Edge(_ident(v.name), _ident(out.name), label=_label(v.shape), fontsize="8"))
+            dot.add_edge(pydot.Edge(_node_id(v), _node_id(node.outputs[0]), label=_label(v.shape), fontsize="8"))
     for name, v in graph.outputs.items():
         dot.add_node(pydot.Node(_ident("out:" + name), label=name, shape="doubleoctagon", style="filled",
                                 fillcolor="#fed7aa"))
-        dot.add_edge(pydot.Edge(_ident(v.name), _ident("out:" + name)))
+        dot.add_edge(pydot.Edge(_node_id(v), _ident("out:" + name)))
     return dot
+
+
+def _node_id(value) -> str:
+    """A value is drawn as the node that makes it (named after its first output), or as itself."""
+    return _ident(value.node.outputs[0].name if value.node is not None else value.name)
 
 
 def _ident(name: str) -> str:
@@ -77,5 +82,4 @@ def write_picture(graph: Graph, path: str) -> None:
             raise NNError(f"drawing .{fmt} needs Graphviz's `dot` program, which is not installed",
                           hint="install it (apt-get install graphviz), or write a .dot file and render it elsewhere")
         data = dot.create(format=fmt)
-    from nngraph.api import write_atomically
     write_atomically(path, data)
