@@ -11,12 +11,12 @@ import tempfile
 
 import numpy as np
 
-from nngraph.autodiff import grad
+from nngraph import autodiff
 from nngraph.diagnostics import NNError, did_you_mean
 from nngraph.dsl.elaborate import Elaborator
 from nngraph.dsl.loader import load_program
 from nngraph.ir import Graph
-from nngraph.passes import optimize
+from nngraph.passes import optimize, optimize_before_grad
 from nngraph.runtime import data as datasets
 from nngraph.runtime.executor import Plan
 from nngraph.runtime.init import init_params
@@ -36,26 +36,29 @@ class Model:
     # ---- graphs ----
     def inference_graph(self) -> Graph:
         """The model without its loss: what `run` executes and what ships."""
-        g, _ = self.graph.clone()
-        g.outputs.pop(g.loss, None) if g.loss else None
-        g.loss = None
-        g.prune()
-        used = {v.uid for n in g.nodes for v in n.inputs} | {v.uid for v in g.outputs.values()}
-        g.inputs = [v for v in g.inputs if v.uid in used or v.name not in g.targets]
-        g.targets = {t for t in g.targets if t in {v.name for v in g.inputs}}
-        return g
+        return inference_part(self.graph)
 
     def grad_graph(self) -> Graph:
+        self._require_loss()
+        return autodiff.grad(self.graph)
+
+    def compile(self, grad: bool = False, opt_level: int = 1, stats: list | None = None,
+                observe=None) -> Graph:
+        """The optimized inference graph, or with `grad` the loss and d(loss)/d(param) outputs.
+        `stats` and `observe` are passed to the pass pipeline (see nngraph.passes.optimize)."""
+        if grad:
+            self._require_loss()
+        model, _ = self.graph.clone()
+        model = optimize_before_grad(model, opt_level, stats, observe)
+        graph = autodiff.grad(model) if grad else inference_part(model)
+        if stats is not None:
+            stats.append(("elaborate" + (" + grad" if grad else ""), 0, len(graph.nodes), 0.0))
+        return optimize(graph, opt_level, stats, observe)
+
+    def _require_loss(self) -> None:
         if self.graph.loss is None:
             raise NNError(f"model `{self.name}` has no loss to differentiate", self.graph_span(),
                           hint="add `loss = ...` to the model")
-        return grad(self.graph)
-
-    def compile(self, grad: bool = False, opt_level: int = 1, stats: list | None = None) -> Graph:
-        graph = self.grad_graph() if grad else self.inference_graph()
-        if stats is not None:
-            stats.append(("elaborate" + (" + grad" if grad else ""), 0, len(graph.nodes), 0.0))
-        return optimize(graph, opt_level, stats)
 
     def graph_span(self):
         return next((v.span for v in self.graph.inputs if v.span), None)
@@ -92,6 +95,18 @@ class Model:
         if "run" not in self._plans:
             self._plans["run"] = Plan(self.compile(grad=False, opt_level=1))
         return self._plans["run"].run(inputs, params, outputs)
+
+
+def inference_part(graph: Graph) -> Graph:
+    """A copy of `graph` without its loss and the targets only the loss read."""
+    g, _ = graph.clone()
+    g.outputs.pop(g.loss, None) if g.loss else None
+    g.loss = None
+    g.prune()
+    used = {v.uid for n in g.nodes for v in n.inputs} | {v.uid for v in g.outputs.values()}
+    g.inputs = [v for v in g.inputs if v.uid in used or v.name not in g.targets]
+    g.targets = {t for t in g.targets if t in {v.name for v in g.inputs}}
+    return g
 
 
 def load(path: str, model: str | None = None, dtype: str = "float32") -> Model:

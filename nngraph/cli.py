@@ -12,6 +12,7 @@ import numpy as np
 
 from nngraph.api import Model, load, load_npz, save_npz, write_atomically
 from nngraph.diagnostics import NNError, did_you_mean
+from nngraph.passes import PASS_NAMES
 from nngraph.printer import format_graph
 from nngraph.visualize import write_picture
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(opt_level=1)
     comp.add_argument("--stats", action="store_true", help="print node counts")
     comp.add_argument("--print", action="store_true", help="print the IR after compiling")
+    comp.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                      choices=PASS_NAMES + ["all"], help="print the IR after this pass (repeatable; `all`): "
+                      + ", ".join(PASS_NAMES))
     comp.add_argument("--model-name")
     comp.set_defaults(command=cmd_compile)
 
@@ -126,7 +130,8 @@ def cmd_compile(args) -> int:
         return 2
     model = load(args.model, args.model_name)
     stats: list = []
-    graph = model.compile(grad=args.grad, opt_level=args.opt_level, stats=stats)
+    graph = model.compile(grad=args.grad, opt_level=args.opt_level, stats=stats,
+                          observe=print_after(args.print_after))
     text = format_graph(graph)
     if args.stats:
         print(f"{'pass':<36} {'before':>7} {'after':>7} {'ms':>8}")
@@ -134,13 +139,25 @@ def cmd_compile(args) -> int:
             print(f"{name:<36} {before:>7} {after:>7} {seconds * 1e3:>8.2f}")
         print(f"{graph.name}: {len(graph.nodes)} nodes, {len(graph.params)} params, {len(graph.outputs)} outputs "
               f"at -O{args.opt_level}{' with --grad' if args.grad else ''}")
-    if args.print or not out:
+    if args.print or not (out or args.print_after):
         print(text)
     if out and suffix == ".txt":
         write_atomically(out, (text + "\n").encode())
     elif out:
         write_picture(graph, out)
     return 0
+
+
+def print_after(passes: list[str]):
+    """An observer for the pass pipeline that dumps the IR after the chosen passes."""
+    if not passes:
+        return None
+
+    def observe(name, graph):
+        if name in passes or "all" in passes:
+            print(f"// after {name}: {len(graph.nodes)} nodes")
+            print(format_graph(graph))
+    return observe
 
 
 def cmd_train(args) -> int:

@@ -434,6 +434,9 @@ def _divide_dims(have, known) -> Dim:
     num, den = dim_product(have), dim_product(known)
     if isinstance(num, int) and isinstance(den, int) and num % den == 0:
         return num // den
+    whole = math.prod(d for d in have if isinstance(d, int))
+    if isinstance(den, int) and whole % den == 0:     # [N, 6] -> [-1, 3] gives 2*N, as [N, 2, 3] does
+        return dim_product([whole // den] + [d for d in have if isinstance(d, str)])
     return str(num) if den == 1 else f"({num})/({den})"
 
 
@@ -454,6 +457,108 @@ def _expand_dims_infer(types, attrs):
 
 defop("expand_dims", _expand_dims_infer, arity=1,
       vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
+
+
+# ---------------------------------------------------------------- fused ops
+# Made only by the fusion passes (nngraph/passes/fusion.py), never written in .nn files: each is
+# one kernel call at run time and keeps a symbolic gradient, so a fused graph can still be
+# differentiated, printed and exported.
+
+def _gemm_infer(types, attrs):
+    a, b, c = types
+    product, = _matmul_infer([a, b], attrs)
+    _same_dtype([product, c], "gemm")
+    return [product.with_shape(broadcast_shapes(product.shape, c.shape))]
+
+
+def _gemm_vjp(e, n, gs, w):
+    a, b, c = n.inputs
+    return [e.sum_to(e("matmul", gs[0], _swap_last(e, b)), a) if w[0] else None,
+            e.sum_to(e("matmul", _swap_last(e, a), gs[0]), b) if w[1] else None,
+            e.sum_to(gs[0], c) if w[2] else None]
+
+
+defop("gemm", _gemm_infer, _gemm_vjp, arity=3)    # a @ b + c
+
+
+def _softmax_cross_entropy_infer(types, attrs):
+    logits, target = types
+    _float_only(logits, "softmax_cross_entropy")
+    _same_dtype(types, "softmax_cross_entropy")
+    _check(logits.shape == target.shape, f"`softmax_cross_entropy` needs logits and target of one shape, got "
+                                         f"{fmt_shape(logits.shape)} and {fmt_shape(target.shape)}")
+    axis = norm_axis(attrs.get("axis", -1), logits.rank)
+    return [logits.with_shape(d for i, d in enumerate(logits.shape) if i != axis)]
+
+
+def _softmax_cross_entropy_vjp(e, n, gs, w):
+    """loss = -sum(t * log_softmax(z)): dz = g * (softmax(z) * sum(t) - t), dt = -g * log_softmax(z).
+    For a distribution t (sum 1) dz is the familiar softmax(z) - t, with no division anywhere."""
+    z, t = n.inputs
+    axis = n.attrs.get("axis", -1)
+    g = e("expand_dims", gs[0], axes=(norm_axis(axis, z.type.rank),))
+    dz = dt = None
+    if w[0]:
+        mass = e("sum", t, axes=(axis,), keepdims=True)
+        dz = e("mul", g, e("sub", e("mul", e("softmax", z, axis=axis), mass), t))
+    if w[1]:
+        dt = e("mul", e("neg", g), e("log_softmax", z, axis=axis))
+    return [dz, dt]
+
+
+defop("softmax_cross_entropy", _softmax_cross_entropy_infer, _softmax_cross_entropy_vjp, arity=2)
+
+# The ops an elementwise fusion may combine: same-position inputs to output, with broadcasting.
+ELEMENTWISE = frozenset({
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "relu", "sigmoid", "tanh",
+    "softplus", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast"})
+
+
+@dataclass(frozen=True)
+class Expr:
+    """The body of a `fused` node: a tree of elementwise ops whose leaves are input indices.
+    It prints as the formula it computes, e.g. ``mul($0, sigmoid($1))``."""
+    op: str
+    args: tuple                  # Expr | int (the index of one of the fused node's inputs)
+    attrs: tuple = ()            # sorted (name, value) pairs
+
+    def __repr__(self) -> str:
+        parts = [f"${a}" if isinstance(a, int) else repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.attrs]
+        return f"{self.op}({', '.join(parts)})"
+
+    def infer(self, types: list[TensorType]) -> TensorType:
+        arg_types = [types[a] if isinstance(a, int) else a.infer(types) for a in self.args]
+        return OPS[self.op].infer(arg_types, dict(self.attrs))[0]
+
+    def emit(self, e: Emitter, inputs: list[Value], made: list | None = None) -> Value:
+        """Build the tree as ordinary nodes (`made` collects them, innermost first)."""
+        args = [inputs[a] if isinstance(a, int) else a.emit(e, inputs, made) for a in self.args]
+        out = e(self.op, *args, **dict(self.attrs))
+        if made is not None:
+            made.append(out.node)
+        return out
+
+
+def _fused_vjp(e, n, gs, w):
+    """Rebuild the fused tree from primitive ops and run each one's own VJP backwards through it."""
+    made: list = []
+    out = n.attrs["expr"].emit(e, n.inputs, made)
+    grads = {out.uid: gs[0]}
+    needed = {v.uid for v, want in zip(n.inputs, w) if want} | {m.out.uid for m in made}
+    for node in reversed(made):
+        g = grads.get(node.out.uid)
+        if g is None or OPS[node.op].vjp is None:
+            continue
+        wants = [v.uid in needed for v in node.inputs]
+        for value, contribution in zip(node.inputs, OPS[node.op].vjp(e, node, [g], wants)):
+            if contribution is not None:
+                earlier = grads.get(value.uid)
+                grads[value.uid] = contribution if earlier is None else e("add", earlier, contribution)
+    return [grads.get(v.uid) if want else None for v, want in zip(n.inputs, w)]
+
+
+defop("fused", lambda types, attrs: [attrs["expr"].infer(types)], _fused_vjp)
 
 
 def differentiable(opname: str) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 from nngraph.autodiff import grad, grad_name
 from nngraph.ir import Graph, TensorType, Value
 from nngraph.ops import Emitter
+from nngraph.passes import optimize, optimize_before_grad
 
 OPTIMIZERS = {"sgd": ("lr", "momentum"), "adam": ("lr", "beta1", "beta2", "eps")}
 
@@ -56,7 +57,9 @@ def _float_dtype(graph: Graph) -> str:
     return graph.params[0].dtype if graph.params else "float32"
 
 
-def train_step_graph(model: Graph, opt: Optimizer) -> Graph:
+def train_step_graph(model: Graph, opt: Optimizer, opt_level: int = 0) -> Graph:
+    """One optimizer step as a graph, optimized at `opt_level` (before and after autodiff)."""
+    model = optimize_before_grad(model.clone()[0], opt_level)
     g = grad(model, keep_outputs=False)
     g.name = f"{model.name}_train_step"
     e = Emitter(g, role="optimizer")
@@ -81,7 +84,7 @@ def train_step_graph(model: Graph, opt: Optimizer) -> Graph:
         g.outputs[new_name(p.name)] = e("sub", p, e("mul", lr, update))
         for s, value in new_slots.items():
             g.outputs[new_name(slot_name(s, p.name))] = value
-    return g
+    return optimize(g, opt_level)
 
 
 def _sgd(e, const, opt, g: Value, slots) -> tuple[Value, dict]:

@@ -134,3 +134,44 @@ def broadcast_like(x, ref):
 @kernel("expand_dims")
 def expand_dims(x, axes):
     return np.expand_dims(x, tuple(axes))
+
+
+# ---------------------------------------------------------------- fused ops (made by passes)
+@kernel("gemm")
+def gemm(a, b, c):
+    out = np.matmul(a, b)
+    if out.shape == np.broadcast_shapes(out.shape, c.shape):
+        out += c          # in place: the product is a fresh array nobody else holds
+        return out
+    return out + c
+
+
+@kernel("softmax_cross_entropy")
+def softmax_cross_entropy(logits, target, axis=-1):
+    return -np.sum(target * log_softmax(logits, axis), axis=axis)
+
+
+# ufuncs that can write into a temporary of the fused tree instead of allocating a new array
+_IN_PLACE = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "neg": np.negative,
+             "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "abs": np.abs}
+
+
+@kernel("fused")
+def fused(*inputs, expr):
+    return _evaluate(expr, inputs)[0]
+
+
+def _evaluate(expr, inputs) -> tuple[np.ndarray, bool]:
+    """The value of `expr` and whether it is a temporary of this evaluation (safe to overwrite)."""
+    args, temps = [], []
+    for a in expr.args:
+        value, temp = (inputs[a], False) if isinstance(a, int) else _evaluate(a, inputs)
+        args.append(value)
+        temps.append(temp)
+    ufunc = _IN_PLACE.get(expr.op)
+    if ufunc is not None:
+        shape, dtype = np.broadcast_shapes(*(np.shape(x) for x in args)), np.result_type(*args)
+        for value, temp in zip(args, temps):
+            if temp and isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype:
+                return ufunc(*args, out=value), True
+    return KERNELS[expr.op](*args, **dict(expr.attrs)), True

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nngraph.ir import Graph
+from nngraph.passes import optimize, optimize_before_grad
 from nngraph.runtime.data import DataSource, Dataset
 from nngraph.runtime.executor import Plan
 from nngraph.training import Optimizer, initial_state, new_name, train_step_graph
@@ -78,7 +79,7 @@ def evaluate(graph: Graph, params, data: Dataset, plan: Plan | None = None) -> E
 def fit(graph: Graph, params: dict[str, np.ndarray], data: Dataset, config: TrainConfig,
         progress: bool | None = None) -> TrainResult:
     train_set, held_out = split(data, config.holdout, config.seed)
-    step = Plan(train_step_graph(graph, config.optimizer))
+    step = Plan(train_step_graph(graph, config.optimizer, opt_level=2))
     params = dict(params)
     state = initial_state(graph, config.optimizer)
     rng = np.random.default_rng(config.seed)
@@ -98,7 +99,7 @@ def fit(graph: Graph, params: dict[str, np.ndarray], data: Dataset, config: Trai
             total += float(out[graph.loss]) * len(rows)
         history.append(total / train_set.size)
         epochs.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
-    plan = Plan(graph)
+    plan = Plan(optimize(optimize_before_grad(graph.clone()[0], 2), 2))
     return TrainResult(params, history, evaluate(graph, params, train_set, plan),
                        evaluate(graph, params, held_out, plan) if held_out else None,
                        (train_set.size, held_out.size if held_out else 0))

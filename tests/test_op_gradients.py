@@ -15,7 +15,7 @@ from conftest import (add_dot_loss, assert_close, central_difference, concrete_s
                       directional_difference, typed_run, weighted_sum_loss)
 from nngraph.autodiff import grad
 from nngraph.ir import Graph, ParamInit, TensorType
-from nngraph.ops import OPS, ShapeError
+from nngraph.ops import OPS, Expr, ShapeError
 from nngraph.runtime.kernels import KERNELS
 from nngraph.runtime.executor import Plan
 from nngraph.verify import verify
@@ -171,6 +171,15 @@ GRADIENT_CASES = [
     Case("expand_dims-front-and-back", "expand_dims", [X(3)], {"axes": (0, -1)}),
     Case("expand_dims-two-middle", "expand_dims", [X(2, 3)], {"axes": (0, 2)}),
     Case("expand_dims-of-scalar", "expand_dims", [X()], {"axes": (0,)}),
+    # ---- fused ops (made by the fusion passes)
+    Case("gemm-symbolic-bias-row", "gemm", [X("N", 3), X(3, 2), X(2)]),
+    Case("gemm-batched-bias-column", "gemm", [X(2, 3, 4), X(4, 5), X(3, 1)]),
+    Case("softmax_cross_entropy-symbolic", "softmax_cross_entropy", [X("N", 4), X("N", 4)], {"axis": -1}),
+    Case("softmax_cross_entropy-axis0", "softmax_cross_entropy", [X(3, 2), X(3, 2)], {"axis": 0}),
+    Case("fused-chain", "fused", [X("N", 3), X(3)],
+         {"expr": Expr("mul", (Expr("sigmoid", (0,)), Expr("add", (0, 1))))}),
+    Case("fused-where-relu-grad", "fused", [X(2, 3, domain="nonzero"), X(), X(2, 3)],
+         {"expr": Expr("where", (Expr("greater", (0, 1)), 2, Expr("tanh", (0,))))}),
 ]
 
 # Ops without a VJP (their gradient is zero). Listed explicitly: an op added to OPS must either

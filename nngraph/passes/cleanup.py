@@ -1,27 +1,21 @@
-"""The pass pipeline. Each pass is a function Graph -> Graph with one job; -O0 runs none."""
+"""Passes that remove work without changing the ops: dead code, constants, repeated work."""
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
 from nngraph.ir import Graph, Node, Value
-
-
-def redirect_outputs(graph: Graph, replacement: dict[int, Value]) -> Graph:
-    """Point the graph's outputs at the replacements of replaced values. (Passes rewrite node
-    inputs as they walk, since each node's rewrite depends on its already-rewritten inputs.)"""
-    graph.outputs = {k: replacement.get(v.uid, v) for k, v in graph.outputs.items()}
-    return graph
+from nngraph.passes.rewrite import redirect_outputs, rewrite
 
 
 def dead_code_elimination(graph: Graph) -> Graph:
-    """Drop nodes no output depends on."""
+    """Drop nodes no output depends on (an inference graph's loss, forward values a gradient
+    graph does not read)."""
     return graph.prune()
 
 
 def constant_folding(graph: Graph) -> Graph:
-    """Evaluate nodes whose inputs are all constants, once, at compile time."""
+    """Evaluate nodes whose inputs are all constants, once, at compile time. Parameter-free
+    subgraphs fold away entirely, since each folded node becomes a constant for the next."""
     from nngraph.runtime.kernels import KERNELS
     replacement: dict[int, Value] = {}
     folded: list[Node] = []
@@ -40,6 +34,32 @@ def constant_folding(graph: Graph) -> Graph:
             folded.append(node)
     graph.nodes = folded
     return redirect_outputs(graph, replacement)
+
+
+def _static(dims) -> bool:
+    return all(isinstance(d, int) for d in dims)
+
+
+def _fold_dim_size(node, e):
+    x, axes = node.inputs[0], node.attrs.get("axes")
+    dims = [x.shape[a] for a in (range(x.type.rank) if axes is None else axes)]
+    if _static(dims):
+        return e("constant", value=np.asarray(np.prod(dims, dtype=np.int64), dtype=node.out.dtype))
+    return None
+
+
+def _fold_reshape_like(node, e):
+    """A reshape to a shape known at compile time no longer needs the reference tensor."""
+    x, ref = node.inputs
+    # (a 0 in `reshape` copies an input dim, so only all-positive shapes are written this way)
+    return e("reshape", x, shape=tuple(ref.shape)) if _static(ref.shape) and 0 not in ref.shape else None
+
+
+def shape_folding(graph: Graph) -> Graph:
+    """Replace shape computations with constants where the shapes are static: `dim_size` of
+    known axes becomes a number, `reshape_like` a static `reshape`."""
+    rewrite(graph, {"dim_size": [_fold_dim_size], "reshape_like": [_fold_reshape_like]})
+    return graph
 
 
 def _attr_key(value):
@@ -67,20 +87,3 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
             replacement.update((a.uid, b) for a, b in zip(node.outputs, first.outputs))
     graph.nodes = kept
     return redirect_outputs(graph, replacement)
-
-
-PIPELINES = {
-    0: [],
-    1: [dead_code_elimination],
-    2: [constant_folding, common_subexpression_elimination, dead_code_elimination],
-}
-
-
-def optimize(graph: Graph, level: int = 1, stats: list | None = None) -> Graph:
-    """Run the level's passes; `stats` (if given) receives (pass, nodes before, nodes after, seconds)."""
-    for run_pass in PIPELINES[level]:
-        before, start = len(graph.nodes), time.perf_counter()
-        graph = run_pass(graph)
-        if stats is not None:
-            stats.append((run_pass.__name__, before, len(graph.nodes), time.perf_counter() - start))
-    return graph
