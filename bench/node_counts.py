@@ -1,4 +1,4 @@
-"""Print, for every model in models/, forward and --grad node counts at -O0 and -O2 (a README table).
+"""Print, for every model in models/, forward and --grad node counts at -O0, -O1 and -O2 (a README table).
 
     python bench/node_counts.py
 """
@@ -7,14 +7,17 @@ import glob
 import nngraph
 from nngraph.dsl.loader import load_program
 
+LEVELS = (0, 1, 2)
+
 
 def main() -> None:
-    print("| model | forward -O0 | forward -O2 | --grad -O0 | --grad -O2 |")
-    print("|---|---:|---:|---:|---:|")
+    heads = [f"{'forward' if not g else '--grad'} -O{o}" for g in (False, True) for o in LEVELS]
+    print("| model | " + " | ".join(heads) + " |")
+    print("|---|" + "---:|" * len(heads))
     for path in sorted(glob.glob("models/*.nn")):
         for m in load_program(path).module.models:
             model = nngraph.load(path, m.name)
-            counts = [len(model.compile(grad=g, opt_level=o).nodes) for g in (False, True) for o in (0, 2)]
+            counts = [len(model.compile(grad=g, opt_level=o).nodes) for g in (False, True) for o in LEVELS]
             print(f"| {path} `{m.name}` | " + " | ".join(map(str, counts)) + " |")
 
 

@@ -488,19 +488,29 @@ def _softmax_cross_entropy_infer(types, attrs):
     _check(logits.shape == target.shape, f"`softmax_cross_entropy` needs logits and target of one shape, got "
                                          f"{fmt_shape(logits.shape)} and {fmt_shape(target.shape)}")
     axis = norm_axis(attrs.get("axis", -1), logits.rank)
-    return [logits.with_shape(d for i, d in enumerate(logits.shape) if i != axis)]
+    return [logits.with_shape(d for i, d in enumerate(logits.shape) if i != axis), logits]
+
+
+def _is_zero(value: Value) -> bool:
+    node = value.node
+    return node is not None and node.op == "constant" and not np.any(node.attrs["value"])
 
 
 def _softmax_cross_entropy_vjp(e, n, gs, w):
-    """loss = -sum(t * log_softmax(z)): dz = g * (softmax(z) * sum(t) - t), dt = -g * log_softmax(z).
-    For a distribution t (sum 1) dz is the familiar softmax(z) - t, with no division anywhere."""
+    """Outputs: loss = -sum(t * log_softmax(z)) and p = softmax(z), which the gradient reuses.
+    dz = g * (p * sum(t) - t) and dt = -g * log_softmax(z); for a distribution t (sum 1) dz is
+    the familiar p - t, with no division anywhere."""
     z, t = n.inputs
+    probs = n.outputs[1]
     axis = n.attrs.get("axis", -1)
     g = e("expand_dims", gs[0], axes=(norm_axis(axis, z.type.rank),))
     dz = dt = None
     if w[0]:
         mass = e("sum", t, axes=(axis,), keepdims=True)
-        dz = e("mul", g, e("sub", e("mul", e("softmax", z, axis=axis), mass), t))
+        dz = e("mul", g, e("sub", e("mul", probs, mass), t))
+        if not _is_zero(gs[1]):        # the probabilities are read too: add softmax's own VJP
+            dot = e("sum", e("mul", gs[1], probs), axes=(axis,), keepdims=True)
+            dz = e("add", dz, e("mul", probs, e("sub", gs[1], dot)))
     if w[1]:
         dt = e("mul", e("neg", g), e("log_softmax", z, axis=axis))
     return [dz, dt]

@@ -11,15 +11,14 @@ import numpy as np
 from nngraph.diagnostics import NNError
 from nngraph.ir import Graph, Value
 from nngraph.ops import fmt_shape
-from nngraph.runtime.kernels import KERNELS
+from nngraph.runtime.kernels import KERNELS, bind
 
 
 @dataclass
 class Step:
-    kernel: object
+    kernel: object                # the op's kernel with the node's attributes bound
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    attrs: dict
     release: tuple[int, ...]    # values whose last use is this step
 
 
@@ -39,8 +38,8 @@ class Plan:
             release = tuple({v.uid for v in node.inputs if last_use[v.uid] == i and v.uid not in keep})
             # an output nobody reads is dropped at once
             release += tuple(v.uid for v in node.outputs if v.uid not in last_use and v.uid not in keep)
-            self.steps.append(Step(KERNELS[node.op], tuple(v.uid for v in node.inputs),
-                                   tuple(v.uid for v in node.outputs), node.attrs, release))
+            self.steps.append(Step(bind(node.op, node.attrs), tuple(v.uid for v in node.inputs),
+                                   tuple(v.uid for v in node.outputs), release))
         self.peak_live = self._peak_live()
 
     def _peak_live(self) -> int:
@@ -63,7 +62,7 @@ class Plan:
             env[value.uid] = check_input(value, params, bindings, "parameter")
         try:
             for step in self.steps:
-                result = step.kernel(*(env[u] for u in step.inputs), **step.attrs)
+                result = step.kernel(*(env[u] for u in step.inputs))
                 if len(step.outputs) == 1:
                     env[step.outputs[0]] = result
                 else:

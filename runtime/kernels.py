@@ -6,6 +6,8 @@ softmax and log_softmax stay finite for logits of +-1e4.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 KERNELS: dict = {}
@@ -140,15 +142,16 @@ def expand_dims(x, axes):
 @kernel("gemm")
 def gemm(a, b, c):
     out = np.matmul(a, b)
-    if out.shape == np.broadcast_shapes(out.shape, c.shape):
-        out += c          # in place: the product is a fresh array nobody else holds
-        return out
-    return out + c
+    try:
+        return np.add(out, c, out=out)    # in place: the product is a fresh array nobody else holds
+    except ValueError:                    # the bias broadcasts the result to a larger shape
+        return out + c
 
 
 @kernel("softmax_cross_entropy")
 def softmax_cross_entropy(logits, target, axis=-1):
-    return -np.sum(target * log_softmax(logits, axis), axis=axis)
+    log_probs = log_softmax(logits, axis)
+    return -np.sum(target * log_probs, axis=axis), np.exp(log_probs)
 
 
 # ufuncs that can write into a temporary of the fused tree instead of allocating a new array
@@ -158,20 +161,39 @@ _IN_PLACE = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.di
 
 @kernel("fused")
 def fused(*inputs, expr):
-    return _evaluate(expr, inputs)[0]
+    return _compiled(expr)(inputs)[0]
 
 
-def _evaluate(expr, inputs) -> tuple[np.ndarray, bool]:
-    """The value of `expr` and whether it is a temporary of this evaluation (safe to overwrite)."""
-    args, temps = [], []
-    for a in expr.args:
-        value, temp = (inputs[a], False) if isinstance(a, int) else _evaluate(a, inputs)
-        args.append(value)
-        temps.append(temp)
-    ufunc = _IN_PLACE.get(expr.op)
-    if ufunc is not None:
-        shape, dtype = np.broadcast_shapes(*(np.shape(x) for x in args)), np.result_type(*args)
-        for value, temp in zip(args, temps):
-            if temp and isinstance(value, np.ndarray) and value.shape == shape and value.dtype == dtype:
-                return ufunc(*args, out=value), True
-    return KERNELS[expr.op](*args, **dict(expr.attrs)), True
+def bind(op: str, attrs: dict):
+    """The kernel of `op` with its attributes bound, made once per node when a graph is planned
+    (a fused formula is compiled to closures here rather than on every call)."""
+    if op == "fused":
+        evaluate = _compiled(attrs["expr"])
+        return lambda *inputs: evaluate(inputs)[0]
+    return functools.partial(KERNELS[op], **attrs) if attrs else KERNELS[op]
+
+
+def _compiled(expr):
+    """A function inputs -> (value of `expr`, whether it is a temporary of this evaluation and so
+    safe to overwrite), built once per formula so a call costs only the NumPy work."""
+    arg_fns = [_leaf(a) if isinstance(a, int) else _compiled(a) for a in expr.args]
+    ufunc, op_kernel, attrs = _IN_PLACE.get(expr.op), KERNELS[expr.op], dict(expr.attrs)
+
+    def evaluate(inputs):
+        args, temps = [], []
+        for fn in arg_fns:
+            value, temp = fn(inputs)
+            args.append(value)
+            if temp and isinstance(value, np.ndarray):
+                temps.append(value)
+        if ufunc is not None and temps:
+            try:
+                return ufunc(*args, out=temps[0]), True
+            except ValueError:       # the result is larger than the temporary (it broadcasts)
+                pass
+        return op_kernel(*args, **attrs), True
+    return evaluate
+
+
+def _leaf(index: int):
+    return lambda inputs: (inputs[index], False)

@@ -235,10 +235,15 @@ def build(case: Case, dtype="float64"):
         values.append(g.add_input(f"x{i}", TensorType(vdtype, tuple(spec.shape))))
         if spec.kind == "x":
             wrt.append(f"x{i}")
-    out, = g.apply(case.op, values, case.attrs)
-    g.outputs["out"] = out
-    if out.type.is_float:
-        weighted_sum_loss(g, out)
+    outs = g.apply(case.op, values, case.attrs)
+    g.outputs["out"] = outs[0]
+    if len(outs) == 1 and outs[0].type.is_float:
+        weighted_sum_loss(g, outs[0])
+    elif len(outs) > 1:      # several outputs: every one is weighted into the loss, so all are checked
+        for i, extra in enumerate(outs[1:], 1):
+            g.outputs[f"out{i}"] = extra
+        add_dot_loss(g, [(name, "r" if name == "out" else f"r{name[3:]}") for name in list(g.outputs)], "loss")
+        g.loss = "loss"
     return g, wrt
 
 
@@ -246,8 +251,9 @@ def feeds_for(case: Case, graph: Graph, bindings=BINDINGS, dtype="float64", seed
     rng = np.random.default_rng(seed)
     feeds = {f"x{i}": sample(rng, spec, concrete_shape(spec.shape, bindings), dtype)
              for i, spec in enumerate(case.inputs)}
-    if "r" in {v.name for v in graph.inputs}:
-        feeds["r"] = rng.normal(size=concrete_shape(graph.outputs["out"].shape, bindings)).astype(dtype)
+    for v in graph.inputs:
+        if v.name.startswith("r"):       # the weights of the loss, one per output
+            feeds[v.name] = rng.normal(size=concrete_shape(v.shape, bindings)).astype(dtype)
     return feeds
 
 

@@ -109,7 +109,7 @@ def brief(graph) -> list[str]:
         if node.op == "constant":
             continue
         attrs = "".join(f", {k}={v!r}" for k, v in sorted(node.attrs.items()))
-        lines.append(f"{node.out.name} = {node.op}({', '.join(arg(v) for v in node.inputs)}{attrs})")
+        lines.append(f"{', '.join(v.name for v in node.outputs)} = {node.op}({', '.join(arg(v) for v in node.inputs)}{attrs})")
     lines += [f"return {k} = {arg(v)}" for k, v in graph.outputs.items()]
     return lines
 
@@ -279,7 +279,7 @@ def test_softmax_cross_entropy_fuses_with_its_own_gradient():
     z, t = b.input("z", "N", 4), b.input("t", "N", 4)
     loss = b.mean(b.neg(b.sum(b.mul(t, b.log_softmax(z, axis=-1)), axes=(-1,))))
     rewrites_to(b.output(loss, "loss"), [fuse_softmax_cross_entropy],
-                ["softmax_cross_entropy = softmax_cross_entropy(z, t, axis=-1)",
+                ["softmax_cross_entropy, softmax_cross_entropy.1 = softmax_cross_entropy(z, t, axis=-1)",
                  "mean = mean(softmax_cross_entropy)", "return loss = mean"])
 
 

@@ -19,8 +19,9 @@ def use_counts(graph: Graph) -> Counter:
 
 
 def fuse_softmax_cross_entropy(graph: Graph) -> Graph:
-    """-sum(t * log_softmax(z), axis) becomes softmax_cross_entropy(z, t): one stable kernel
-    whose gradient is softmax(z) - t instead of the long chain autodiff derives from the parts.
+    """-sum(t * log_softmax(z), axis) becomes softmax_cross_entropy(z, t): one stable kernel that
+    also returns softmax(z), so its gradient is softmax(z) - t, computed from values the forward
+    pass already has, instead of the long chain autodiff derives from the parts.
     Run before autodiff, so the backward pass uses that gradient."""
     def fuse(node, e):
         total = producer(node.inputs[0], "sum")
@@ -34,7 +35,7 @@ def fuse_softmax_cross_entropy(graph: Graph) -> Graph:
                 axis = log_softmax.attrs.get("axis", -1)
                 same_axis = norm_axes(total.attrs.get("axes"), logits.type.rank) == norm_axes(axis, logits.type.rank)
                 if same_axis and target.type == logits.type:
-                    return e("softmax_cross_entropy", logits, target, axis=axis)
+                    return e.many("softmax_cross_entropy", logits, target, axis=axis)[0]
         return None
 
     rewrite(graph, {"neg": [fuse]})
