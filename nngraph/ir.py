@@ -163,8 +163,10 @@ class Graph:
                     dg.add_edge(id(v.node), id(node))
         return dg
 
-    def clone(self) -> tuple[Graph, dict[int, Value]]:
-        """A deep copy of the structure (attrs shared); returns the new graph and uid -> new Value."""
+    def clone(self, _bodies: dict | None = None) -> tuple[Graph, dict[int, Value]]:
+        """A deep copy of the structure, nested graphs (scan bodies) included, other attrs shared;
+        returns the new graph and uid -> new Value. A body two nodes share stays shared."""
+        bodies = {} if _bodies is None else _bodies
         new = Graph(self.name)
         new.param_init = dict(self.param_init)
         new.targets = set(self.targets)
@@ -178,7 +180,8 @@ class Graph:
             vmap[v.uid] = nv = Value(v.name, v.type, span=v.span)
             new.params.append(nv)
         for node in self.nodes:
-            nn = Node(node.op, [vmap[v.uid] for v in node.inputs], dict(node.attrs),
+            attrs = {k: _clone_body(a, bodies) if isinstance(a, Graph) else a for k, a in node.attrs.items()}
+            nn = Node(node.op, [vmap[v.uid] for v in node.inputs], attrs,
                       span=node.span, scope=node.scope, role=node.role)
             for v in node.outputs:
                 vmap[v.uid] = nv = Value(v.name, v.type, nn, v.span)
@@ -186,6 +189,19 @@ class Graph:
             new.nodes.append(nn)
         new.outputs = {k: vmap[v.uid] for k, v in self.outputs.items()}
         return new, vmap
+
+    def inline(self, body: Graph, args: list[Value]) -> list[Value]:
+        """Copy `body`'s nodes into this graph with its inputs bound to `args`; returns the
+        values of its outputs, in order."""
+        vmap = {v.uid: a for v, a in zip(body.inputs, args)}
+        for node in body.nodes:
+            copy = Node(node.op, [vmap[v.uid] for v in node.inputs], dict(node.attrs),
+                        span=node.span, scope=node.scope, role=node.role)
+            for v in node.outputs:
+                vmap[v.uid] = nv = Value(self.fresh_name(v.name), v.type, copy, v.span)
+                copy.outputs.append(nv)
+            self.nodes.append(copy)
+        return [vmap[v.uid] for v in body.outputs.values()]
 
     def prune(self) -> Graph:
         """Drop nodes whose results no output needs (in place); returns self."""
@@ -200,3 +216,9 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self.nodes)} nodes>"
+
+
+def _clone_body(body: Graph, bodies: dict) -> Graph:
+    if id(body) not in bodies:
+        bodies[id(body)] = body.clone(bodies)[0]
+    return bodies[id(body)]

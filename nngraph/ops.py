@@ -459,6 +459,76 @@ defop("expand_dims", _expand_dims_infer, arity=1,
       vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
 
 
+# ---------------------------------------------------------------- recurrence
+# scan(carries..., sequences..., captured...) runs attrs["body"], a Graph, once per step along
+# axis 0 of the sequences (or `length` times when there are none). The body's inputs are the
+# carries, one step of each sequence, and the captured outer values (parameters, say); its
+# outputs are the new carries, then the per-step results, which scan stacks along a new axis 0.
+# Outputs: the final carries, the stacked results, and with `save_carries` the carry each step
+# started from (stacked), which backpropagation through time reads.
+
+def scan_parts(node_or_types, attrs) -> tuple[list, list, list]:
+    items = node_or_types
+    nc, ns = attrs["n_carry"], attrs["n_seq"]
+    return list(items[:nc]), list(items[nc:nc + ns]), list(items[nc + ns:])
+
+
+def _scan_infer(types, attrs):
+    body = attrs["body"]
+    carries, seqs, captured = scan_parts(types, attrs)
+    _check(len(body.inputs) == len(types),
+           f"the scan body takes {len(body.inputs)} inputs but the scan gives it {len(types)}")
+    if seqs:
+        _check(all(s.rank >= 1 for s in seqs), "a scanned sequence needs an axis to walk along")
+        steps = seqs[0].shape[0]
+        _check(all(s.shape[0] == steps for s in seqs), "scanned sequences must have the same length, got "
+               + " and ".join(fmt_shape(s.shape) for s in seqs))
+    else:
+        steps = attrs["length"]
+    given = carries + [s.with_shape(s.shape[1:]) for s in seqs] + captured
+    for v, t in zip(body.inputs, given):
+        _check(v.type == t, f"the scan body's input `{v.name}` is {v.type} but receives {t}")
+    results = list(body.outputs.values())
+    _check(len(results) >= len(carries), "the scan body must return every carry")
+    for c, new in zip(carries, results):
+        _check(new.type == c, f"a carry enters the step as {c} but leaves it as {new.type}: "
+                              "a carry must keep its type from step to step")
+    stacked = [y.type.with_shape((steps,) + y.shape) for y in results[len(carries):]]
+    saved = [c.with_shape((steps,) + c.shape) for c in carries] if attrs.get("save_carries") else []
+    return carries + stacked + saved
+
+
+def _scan_vjp(e, n, gs, w):
+    """Backpropagation through time: the forward scan is run again saving the carry of every
+    step, then a scan in the opposite direction runs the body's own VJP step by step, carrying
+    the gradient of the carry and summing the gradients of the captured values."""
+    from nngraph.autodiff import scan_backward_body
+    attrs, body = n.attrs, n.attrs["body"]
+    carries, seqs, captured = scan_parts(n.inputs, attrs)
+    nc, ny = len(carries), len(body.outputs) - len(carries)
+    if attrs.get("save_carries"):
+        saved = n.outputs[nc + ny:]
+    else:
+        saved = e.many("scan", *n.inputs, **(attrs | {"save_carries": True}))[nc + ny:]
+    # autodiff hands scalar zeros for outputs nothing reads; scanned inputs need their full shape
+    g_final = [_full(e, g, out) for g, out in zip(gs[:nc], n.outputs[:nc])]
+    g_steps = [_full(e, g, out) for g, out in zip(gs[nc:nc + ny], n.outputs[nc:nc + ny])]
+    sums = [e("broadcast_like", e.const(0, c), c) for c in captured]
+    back = scan_backward_body(body, nc, len(seqs))
+    outs = e.many("scan", *g_final, *sums, *saved, *seqs, *g_steps, *captured, body=back,
+                  n_carry=nc + len(captured), n_seq=nc + len(seqs) + ny, reverse=not attrs.get("reverse", False),
+                  length=attrs.get("length"))
+    d_carries, d_captured, d_seqs = outs[:nc], outs[nc:nc + len(captured)], outs[nc + len(captured):]
+    return [d if want else None for d, want in zip(d_carries + d_seqs + d_captured, w)]
+
+
+def _full(e, g, like):
+    return g if g.shape == like.shape else e("broadcast_like", g, like)
+
+
+defop("scan", _scan_infer, _scan_vjp)
+
+
 # ---------------------------------------------------------------- fused ops
 # Made only by the fusion passes (nngraph/passes/fusion.py), never written in .nn files: each is
 # one kernel call at run time and keeps a symbolic gradient, so a fused graph can still be

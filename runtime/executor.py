@@ -11,7 +11,7 @@ import numpy as np
 from nngraph.diagnostics import NNError
 from nngraph.ir import Graph, Value
 from nngraph.ops import fmt_shape
-from nngraph.runtime.kernels import KERNELS, bind
+from nngraph.runtime.kernels import KERNELS, PREPARE, bind
 
 
 @dataclass
@@ -60,6 +60,18 @@ class Plan:
             env[value.uid] = check_input(value, feeds, bindings, "input")
         for value in self.graph.params:
             env[value.uid] = check_input(value, params, bindings, "parameter")
+        self._execute(env, bindings)
+        names = outputs if outputs is not None else list(self.graph.outputs)
+        return {name: env[self.graph.outputs[name].uid] for name in names}
+
+    def run_positional(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Inputs then parameters by position, outputs in order, without checking the arrays:
+        for a loop body, whose inputs the enclosing scan already shaped."""
+        env = {v.uid: a for v, a in zip(self.graph.inputs + self.graph.params, arrays)}
+        self._execute(env, {})
+        return [env[v.uid] for v in self.graph.outputs.values()]
+
+    def _execute(self, env: dict[int, np.ndarray], bindings: dict[str, int]) -> None:
         try:
             for step in self.steps:
                 result = step.kernel(*(env[u] for u in step.inputs))
@@ -75,8 +87,38 @@ class Plan:
             shapes = ", ".join(str(list(env[u].shape)) for u in step.inputs if u in env)
             raise NNError(f"`{node.op}` failed on inputs of shape {shapes} ({bindings_text(bindings)}): {err}",
                           node.span) from None
-        names = outputs if outputs is not None else list(self.graph.outputs)
-        return {name: env[self.graph.outputs[name].uid] for name in names}
+
+
+class ScanRunner:
+    """The kernel of one scan node: its body is planned once, then run once per step."""
+
+    def __init__(self, body: Graph, n_carry: int, n_seq: int, reverse: bool = False, length=None,
+                 save_carries: bool = False):
+        self.plan, self.nc, self.ns = Plan(body), n_carry, n_seq
+        self.reverse, self.length, self.save = reverse, length, save_carries
+        self.ny = len(body.outputs) - n_carry
+
+    def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        carries, seqs, captured = list(inputs[:self.nc]), inputs[self.nc:self.nc + self.ns], list(inputs[self.nc + self.ns:])
+        steps = len(seqs[0]) if seqs else int(self.length)
+        if steps == 0:
+            raise ValueError("a scan needs at least one step; the sequence is empty")
+        results, saved = [None] * steps, [None] * steps
+        for t in (reversed(range(steps)) if self.reverse else range(steps)):
+            saved[t] = carries
+            outs = self.plan.run_positional(carries + [s[t] for s in seqs] + captured)
+            carries, results[t] = outs[:self.nc], outs[self.nc:]
+        stacked = [np.stack([r[k] for r in results]) for k in range(self.ny)]
+        kept = [np.stack([c[k] for c in saved]) for k in range(self.nc)] if self.save else []
+        return tuple(carries + stacked + kept)
+
+
+def _run_scan(*inputs, **attrs):
+    return ScanRunner(**attrs)(*inputs)
+
+
+KERNELS["scan"] = _run_scan            # (constant folding calls kernels unprepared)
+PREPARE["scan"] = lambda attrs: ScanRunner(**attrs)
 
 
 def bindings_text(bindings: dict[str, int]) -> str:

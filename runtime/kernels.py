@@ -164,13 +164,24 @@ def fused(*inputs, expr):
     return _compiled(expr)(inputs)[0]
 
 
+# ops whose kernel is prepared once per node from its attributes (a fused formula compiled to
+# closures, a scan body planned) rather than re-read on every call
+PREPARE: dict = {}
+
+
 def bind(op: str, attrs: dict):
-    """The kernel of `op` with its attributes bound, made once per node when a graph is planned
-    (a fused formula is compiled to closures here rather than on every call)."""
-    if op == "fused":
-        evaluate = _compiled(attrs["expr"])
-        return lambda *inputs: evaluate(inputs)[0]
+    """The kernel of `op` with its attributes bound, made once per node when a graph is planned."""
+    if op in PREPARE:
+        return PREPARE[op](attrs)
     return functools.partial(KERNELS[op], **attrs) if attrs else KERNELS[op]
+
+
+def _prepare_fused(attrs):
+    evaluate = _compiled(attrs["expr"])
+    return lambda *inputs: evaluate(inputs)[0]
+
+
+PREPARE["fused"] = _prepare_fused
 
 
 def _compiled(expr):

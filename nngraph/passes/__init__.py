@@ -13,11 +13,12 @@ from nngraph.ir import Graph
 from nngraph.passes.cleanup import (common_subexpression_elimination, constant_folding, dead_code_elimination,
                                     shape_folding)
 from nngraph.passes.fusion import fuse_elementwise, fuse_matmul_bias, fuse_softmax_cross_entropy
+from nngraph.passes.loops import nested_bodies, share_scan_forward
 from nngraph.passes.rewrite import redirect_outputs
 from nngraph.passes.simplify import algebraic_simplification
 
-CLEANUP = [constant_folding, shape_folding, algebraic_simplification, common_subexpression_elimination,
-           dead_code_elimination]
+CLEANUP = [constant_folding, shape_folding, algebraic_simplification, share_scan_forward,
+           common_subexpression_elimination, dead_code_elimination]
 
 BEFORE_GRAD = {0: [], 1: [], 2: [fuse_softmax_cross_entropy]}
 
@@ -38,6 +39,8 @@ def optimize(graph: Graph, level: int = 1, stats: list | None = None,
     for run_pass in PIPELINES[level] if passes is None else passes:
         before, start = len(graph.nodes), time.perf_counter()
         graph = run_pass(graph)
+        for body in nested_bodies(graph):       # a scan body is optimized like any graph
+            run_pass(body)
         if stats is not None:
             stats.append((run_pass.__name__, before, len(graph.nodes), time.perf_counter() - start))
         if observe is not None:
@@ -51,4 +54,4 @@ def optimize_before_grad(graph: Graph, level: int = 1, stats: list | None = None
 
 __all__ = ["PIPELINES", "BEFORE_GRAD", "PASS_NAMES", "optimize", "optimize_before_grad", "redirect_outputs",
            "constant_folding", "shape_folding", "algebraic_simplification", "common_subexpression_elimination",
-           "dead_code_elimination", "fuse_softmax_cross_entropy", "fuse_matmul_bias", "fuse_elementwise"]
+           "dead_code_elimination", "share_scan_forward", "fuse_softmax_cross_entropy", "fuse_matmul_bias", "fuse_elementwise"]
