@@ -142,6 +142,21 @@ class Return(Stmt):
     values: list[Expr]
 
 
+@dataclass
+class Yield(Stmt):
+    values: list[Expr]
+
+
+@dataclass
+class Scan(Expr):
+    """`scan [reverse] x in xs, ... carry (h = init, ...) { body }` or `scan n steps ...`."""
+    reverse: bool
+    sequences: list[tuple[Name, Expr]]      # (loop variable, sequence); empty with `steps`
+    steps: Expr | None
+    carries: list[tuple[Name, Expr]]        # (carry name, initial value)
+    body: list[Stmt]
+
+
 # ---- top-level items ----
 @dataclass
 class CParam(Node):

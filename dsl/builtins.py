@@ -117,3 +117,16 @@ def dtype_name(text: str) -> str | None:
 
 def constant_like(value, like: Value) -> np.ndarray:
     return np.asarray(value, dtype=like.dtype)
+
+
+def _filled_like(value: float):
+    def build(call, like):
+        like = call.tensor(like, "like")
+        return call.emit("broadcast_like", call.elab.constant(value, like.dtype, call.span, call.scope), like)
+    return build
+
+
+# `zeros(x)` is a tensor of zeros shaped like x; `zeros[B, 4]` (a shape in brackets) is handled by
+# the elaborator, which finds where each symbolic size comes from
+builtin("zeros", "like", doc="zeros shaped like a tensor, or zeros[d0, d1, ...]")(_filled_like(0.0))
+builtin("ones", "like", doc="ones shaped like a tensor, or ones[d0, d1, ...]")(_filled_like(1.0))

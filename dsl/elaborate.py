@@ -136,20 +136,57 @@ class Call:
         return name
 
 
+@dataclass
+class ScanFrame:
+    """A scan body being elaborated: values of enclosing graphs used in it become inputs of the
+    body (captured), passed to the scan node from outside."""
+    graph: Graph
+    defined: set[int] = field(default_factory=set)      # uids of the body's own values
+    captured: dict[int, Value] = field(default_factory=dict)   # enclosing uid -> body input
+    outer: list[Value] = field(default_factory=list)    # the captured values, in input order
+
+
 # ---------------------------------------------------------------- the elaborator
 class Elaborator:
     def __init__(self, globals_: dict[str, Any], float_dtype: str = "float32"):
         self.globals = Scope(dict(globals_), prefix="")
         self.float_dtype = float_dtype
-        self.graph: Graph | None = None
+        self.graph: Graph | None = None        # the model's graph: inputs, params and outputs live here
+        self.frames: list[ScanFrame] = []       # scan bodies being built, innermost last
         self.anonymous = 0
 
     # ---- IR emission with spans ----
     def emit(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> Value:
         try:
-            return self.graph.apply(op, inputs, attrs, span=span, scope=scope.prefix)[0]
+            return self.apply(op, inputs, attrs, span, scope)[0]
         except ShapeError as err:
             raise NNError(str(err), span) from None
+
+    def apply(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> list[Value]:
+        """Add a node to the graph being built (a scan body, or the model's graph)."""
+        if not self.frames:
+            return self.graph.apply(op, inputs, attrs, span=span, scope=scope.prefix)
+        frame = self.frames[-1]
+        outputs = frame.graph.apply(op, [self.localize(v) for v in inputs], attrs, span=span, scope=scope.prefix)
+        frame.defined.update(v.uid for v in outputs)
+        return outputs
+
+    def localize(self, value: Value, depth: int | None = None) -> Value:
+        """`value` as seen from the scan body at `depth` (default: the innermost one): a value
+        of an enclosing graph becomes a captured input of each body between."""
+        depth = len(self.frames) - 1 if depth is None else depth
+        if depth < 0:
+            return value
+        frame = self.frames[depth]
+        if value.uid in frame.defined:
+            return value
+        if value.uid not in frame.captured:
+            outer = self.localize(value, depth - 1)
+            inner = frame.graph.add_input(value.name, value.type, value.span)
+            frame.defined.add(inner.uid)
+            frame.captured[value.uid] = inner
+            frame.outer.append(outer)
+        return frame.captured[value.uid]
 
     def constant(self, number, dtype: str, span: Span, scope: Scope) -> Value:
         return self.emit("constant", [], {"value": np.asarray(number, dtype=dtype)}, span, scope)
@@ -207,6 +244,8 @@ class Elaborator:
             if not isinstance(value, Value):
                 raise NNError(f"output `{stmt.name}` must be a tensor, got {describe(value)}", stmt.span)
             self.graph.outputs[stmt.name] = value
+        elif isinstance(stmt, ast.Yield):
+            raise NNError("`yield` gives one step's results inside a `scan { }` body", stmt.span)
         elif isinstance(stmt, ast.Return):
             if in_model:
                 raise NNError("`return` belongs in a layer; a model marks results with `output`", stmt.span)
@@ -221,6 +260,14 @@ class Elaborator:
 
     def assign(self, stmt: ast.Assign, scope: Scope):
         names = [t.id for t in stmt.targets]
+        if isinstance(stmt.value, ast.Scan):
+            value = self.scan(stmt.value, scope)
+            values = list(value) if len(names) > 1 and isinstance(value, tuple) else [value]
+            if len(values) != len(names):
+                raise NNError(f"cannot unpack {len(values)} value{'s' if len(values) != 1 else ''} into "
+                              f"{len(names)} names", stmt.value.span)
+            scope.names.update(zip(names, values))
+            return
         if len(names) == 1:
             value = self.expr(stmt.value, scope, bind_as=names[0])
             if isinstance(value, LayerInstance) and value.prefix is None:
@@ -237,6 +284,80 @@ class Elaborator:
             scope.names[name] = value
         if not scope.prefix and "loss" in names:
             self.mark_loss(scope.names["loss"], stmt)
+
+    # ---- scans ----
+    def scan(self, s: ast.Scan, scope: Scope):
+        """Build the body as its own graph, then one `scan` node in the enclosing graph. Carry
+        names are rebound to their final values; the result is the stacked yields (or, with no
+        `yield`, the final carries)."""
+        inits = [(name, self.tensor_value(expr, scope, f"the initial value of the carry `{name.id}`"))
+                 for name, expr in s.carries]
+        sequences = [(name, self.tensor_value(expr, scope, f"the sequence `{name.id}` walks"))
+                     for name, expr in s.sequences]
+        for (name, seq), (_, expr) in zip(sequences, s.sequences):
+            if seq.type.rank == 0:
+                raise NNError(f"`{name.id}` cannot walk a scalar: a scanned sequence needs an axis", expr.span)
+        length = None
+        if s.steps is not None:
+            length = self.expr(s.steps, scope)
+            if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+                raise NNError(f"the number of steps must be a positive integer known at compile time, got "
+                              f"{describe(length)}", s.steps.span)
+        body = Graph(f"{scope.prefix or self.graph.name}.scan")
+        frame = ScanFrame(body)
+        inner = Scope({}, prefix=scope.prefix, parent=scope)
+        for name, init in inits:
+            inner.names[name.id] = body.add_input(name.id, init.type, name.span)
+        for name, seq in sequences:
+            inner.names[name.id] = body.add_input(name.id, seq.type.with_shape(seq.shape[1:]), name.span)
+        frame.defined.update(v.uid for v in body.inputs)
+        self.frames.append(frame)
+        try:
+            yields = self.scan_body(s, inner)
+            for (name, init), (_, expr) in zip(inits, s.carries):
+                new = self.localize(inner.names[name.id])
+                if new.type != init.type:
+                    raise NNError(f"the carry `{name.id}` starts as {init.type} but one step makes it {new.type}; "
+                                  "a carry must keep its type from step to step", expr.span)
+                body.outputs[f"carry:{name.id}"] = new
+            for i, value in enumerate(yields):
+                body.outputs[f"yield:{i}"] = self.localize(value)
+        finally:
+            self.frames.pop()
+        inputs = [v for _, v in inits] + [v for _, v in sequences] + frame.outer
+        outs = self.apply("scan", inputs, {"body": body.prune(), "n_carry": len(inits), "n_seq": len(sequences),
+                                           "reverse": s.reverse, "length": length}, s.span, scope)
+        finals, stacked = outs[:len(inits)], outs[len(inits):]
+        for (name, _), final in zip(inits, finals):
+            scope.names[name.id] = final
+        result = stacked or finals
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def scan_body(self, s: ast.Scan, inner: Scope) -> list[Value]:
+        yields = None
+        for stmt in s.body:
+            if isinstance(stmt, ast.Yield):
+                if yields is not None:
+                    raise NNError("a scan body yields once per step; yield several values as `yield a, b`",
+                                  stmt.span)
+                yields = [self.tensor_value(v, inner, "a yielded value") for v in stmt.values]
+            elif isinstance(stmt, ast.Assign):
+                self.assign(stmt, inner)
+            else:
+                what = type(stmt).__name__.replace("Decl", "").lower()
+                raise NNError(f"a scan body holds assignments and `yield`, not {what} statements", stmt.span,
+                              hint="declare parameters in the layer or model around the scan")
+        if yields is None and not s.carries:
+            raise NNError("a scan needs a carry or a `yield`, or it computes nothing", s.span)
+        return yields or []
+
+    def tensor_value(self, expr: ast.Expr, scope: Scope, what: str) -> Value:
+        value = self.expr(expr, scope)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.constant(value, self.float_dtype, expr.span, scope)
+        if not isinstance(value, Value):
+            raise NNError(f"{what} must be a tensor, got {describe(value)}", expr.span)
+        return value
 
     def mark_loss(self, loss, stmt: ast.Assign):
         if not isinstance(loss, Value) or loss.type.rank != 0 or not loss.type.is_float:
@@ -430,12 +551,14 @@ class Elaborator:
                 raise NNError(f"`{e.op}` needs tensors or numbers, got {describe(side)}", e.span)
         a, b = self.coerce_pair(left, right, e.span, scope)
         try:
-            return self.graph.apply(BINARY_OPS[e.op], [a, b], {}, span=e.span, scope=scope.prefix)[0]
+            return self.apply(BINARY_OPS[e.op], [a, b], {}, e.span, scope)[0]
         except ShapeError as err:
             raise NNError(f"{err}: {e.left.span.text()} is {a.type}, {e.right.span.text()} is {b.type}", e.span) from None
 
     def subscript(self, e: ast.Subscript, scope: Scope):
         base = self.expr(e.base, scope)
+        if isinstance(base, Builtin) and base.name in ("zeros", "ones"):
+            return self.filled(1.0 if base.name == "ones" else 0.0, e, scope)
         if isinstance(base, LayerTemplate):
             args = [i for i in e.items if not isinstance(i, ast.Keyword)]
             kwargs = [i for i in e.items if isinstance(i, ast.Keyword)]
@@ -444,6 +567,22 @@ class Elaborator:
             raise NNError("indexing and slicing tensors is not supported yet", e.span,
                           hint="reshape(...) and reductions such as sum(x, axis = 1) work today")
         raise NNError(f"cannot index {describe(base)}", e.span)
+
+    def filled(self, number: float, e: ast.Subscript, scope: Scope) -> Value:
+        """`zeros[B, 4]`: a symbolic size is read at run time from an input that has it."""
+        dims, refs = [], []
+        for item in e.items:
+            dim = self.dim(item, scope, allow_symbols=True)
+            if isinstance(dim, str):
+                source = next(((v, axis) for v in self.graph.inputs for axis, d in enumerate(v.shape) if d == dim), None)
+                if source is None:
+                    raise NNError(f"no input of the model has the size `{dim}`, so it is not known here", item.span,
+                                  hint="use sizes of the model's inputs, or zeros(x) for zeros shaped like x")
+                if source[0] not in refs:
+                    refs.append(source[0])
+                dim = (refs.index(source[0]), source[1])
+            dims.append(dim)
+        return self.emit("fill", refs, {"dims": tuple(dims), "value": number, "dtype": self.float_dtype}, e.span, scope)
 
     def instantiate(self, template: LayerTemplate, args, kwargs, site: ast.Node, scope: Scope) -> LayerInstance:
         defn = template.defn

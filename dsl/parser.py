@@ -135,6 +135,28 @@ class _ToAst(Transformer):
     def return_stmt(self, meta, *values):
         return ast.Return(list(values), span=self._span(meta))
 
+    def yield_stmt(self, meta, *values):
+        return ast.Yield(list(values), span=self._span(meta))
+
+    def scan(self, meta, reverse, over, carries, body):
+        sequences, steps = over
+        return ast.Scan(reverse is not None, sequences, steps, carries or [], body, span=self._span(meta))
+
+    def sequences(self, meta, *items):
+        return list(items), None
+
+    def steps(self, meta, count):
+        return [], count
+
+    def scan_seq(self, meta, name, sequence):
+        return self._name(name), sequence
+
+    def carries(self, meta, *items):
+        return list(items)
+
+    def carry(self, meta, name, value):
+        return self._name(name), value
+
     def assign(self, meta, *parts):
         *names, value = parts
         return ast.Assign([self._name(n) for n in names], value, span=self._span(meta))
@@ -255,6 +277,7 @@ _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
 _EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"COMPARE", "PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LPAR", "LSQB", "DOT"}
 _STATEMENT_START = {"INPUT", "TARGET", "PARAM", "OUTPUT", "RETURN", "NAME"}
+_STATEMENT_START_IN_SCAN = _STATEMENT_START | {"YIELD"}
 _ITEM_START = {"IMPORT", "LAYER", "MODEL", "TRAIN"}
 _MAX_EXPECTED = 5
 # Closing brackets read first among literal terminals; the rest go alphabetically.
@@ -405,7 +428,7 @@ def _describe_expected(expected: set[str]) -> str:
         expected -= _EXPRESSION_START
         words.append("an expression")
     if _STATEMENT_START <= expected:
-        expected -= _STATEMENT_START
+        expected -= _STATEMENT_START_IN_SCAN      # `yield` is a statement too (checked later: scans only)
         words.append("a statement")
     if "STAR" in expected:
         expected -= _OPERATORS

@@ -322,6 +322,16 @@ def _one_hot_infer(types, attrs):
 defop("one_hot", _one_hot_infer, arity=1)
 
 
+def _fill_infer(types, attrs):
+    """`dims` holds ints and (input index, axis) pairs: a size read from an input at run time,
+    which is how a symbolic size such as the batch reaches a tensor of zeros."""
+    shape = [d if isinstance(d, int) else types[d[0]].shape[d[1]] for d in attrs["dims"]]
+    return [TensorType(attrs.get("dtype", "float32"), tuple(shape))]
+
+
+defop("fill", _fill_infer)      # a tensor of one value whose shape may take sizes from its inputs
+
+
 def _constant_infer(types, attrs):
     value = attrs["value"]
     return [TensorType(str(value.dtype), tuple(value.shape))]

@@ -110,7 +110,8 @@ class ScanRunner:
             carries, results[t] = outs[:self.nc], outs[self.nc:]
         stacked = [np.stack([r[k] for r in results]) for k in range(self.ny)]
         kept = [np.stack([c[k] for c in saved]) for k in range(self.nc)] if self.save else []
-        return tuple(carries + stacked + kept)
+        outputs = carries + stacked + kept
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)     # as every single-output kernel
 
 
 def _run_scan(*inputs, **attrs):

@@ -83,6 +83,11 @@ def one_hot(indices, depth, dtype="float32"):
     return (indices[..., None] == np.arange(depth)).astype(dtype)
 
 
+@kernel("fill")
+def fill(*refs, dims, value=0.0, dtype="float32"):
+    return np.full([d if isinstance(d, int) else refs[d[0]].shape[d[1]] for d in dims], value, dtype=dtype)
+
+
 @kernel("constant")
 def constant(value):
     return value

@@ -185,7 +185,7 @@ GRADIENT_CASES = [
 # Ops without a VJP (their gradient is zero). Listed explicitly: an op added to OPS must either
 # get gradient cases above or be added here on purpose.
 NON_DIFFERENTIABLE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-                      "argmax", "one_hot", "sign", "constant", "dim_size"}
+                      "argmax", "one_hot", "sign", "constant", "dim_size", "fill"}
 
 # Shape/dtype-only cases for the non-differentiable ops (kernel vs shape rule).
 SHAPE_ONLY_CASES = [
@@ -201,6 +201,8 @@ SHAPE_ONLY_CASES = [
     Case("constant-int-scalar", "constant", [], {"value": np.array(7, dtype=np.int64)}),
     Case("dim_size-axes", "dim_size", [FIXED("N", 3, 4)], {"axes": (0, 2), "dtype": "float64"}),
     Case("dim_size-all", "dim_size", [FIXED("N", 2)], {"axes": None}),
+    Case("fill-symbolic-from-input", "fill", [FIXED("T", "N", 3)], {"dims": ((0, 1), 4), "value": 0.0, "dtype": "float64"}),
+    Case("fill-static", "fill", [], {"dims": (2, 3), "value": 1.5, "dtype": "float32"}),
     Case("cast-float32-to-float64", "cast", [FIXED("N", 3)], {"dtype": "float64"}),
     Case("cast-float-to-int", "cast", [FIXED(2, 3)], {"dtype": "int64"}),
 ]

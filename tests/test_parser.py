@@ -306,7 +306,7 @@ def test_stray_closing_paren():
 
 
 def test_closing_paren_where_an_expression_belongs():
-    assert headline("model m {\n    h = )\n}") == "bad.nn:2:9: error: unexpected `)`; expected an expression"
+    assert headline("model m {\n    h = )\n}") == "bad.nn:2:9: error: unexpected `)`; expected an expression or `scan`"
 
 
 def test_missing_closing_brace_at_end_of_file():

@@ -150,3 +150,72 @@ def test_passes_reach_into_scan_bodies():
     assert len(inner.nodes) < before and "gemm" in [n.op for n in inner.nodes]   # y * 1 gone, x@wx + . fused
     f = feeds(g)
     np.testing.assert_allclose(Plan(optimized).run(f)["ys"], Plan(g).run(f)["ys"], rtol=1e-12)
+
+
+# ================================================================ scan in the language
+import nngraph                                                    # noqa: E402
+from nngraph.diagnostics import NNError                           # noqa: E402
+
+RNN_NN = """model rnn {
+    input xs: [T, B, 3]
+    target ys: [T, B, 4]
+    param wx: [3, 4] ~ glorot
+    param wh: [4, 4] ~ glorot
+    param b: [4] ~ normal(std = 0.1)
+    hs = scan x in xs carry (h = zeros[B, 4]) {
+        h = tanh(x @ wx + h @ wh + b)
+        yield h
+    }
+    back = scan reverse x in xs carry (g = ones[B, 4]) {
+        g = sigmoid(x @ wx) * g
+        yield g
+    }
+    k = scan 3 steps carry (t = h) {
+        t = t * 0.5 + b
+    }
+    output states = hs
+    output last = h
+    loss = mse(hs, ys) + mean(back * ys) + sum(k)
+}
+"""
+
+
+def load_source(tmp_path, text, name="m.nn", dtype="float32"):
+    path = tmp_path / name
+    path.write_text(text)
+    return nngraph.load(str(path), dtype=dtype)
+
+
+def test_scan_in_the_language_runs_and_differentiates(tmp_path):
+    model = load_source(tmp_path, RNN_NN, dtype="float64")
+    assert str(model.graph.outputs["states"].type) == "float64[T, B, 4]"
+    assert str(model.graph.outputs["last"].type) == "float64[B, 4]"
+    G = model.compile(grad=True, opt_level=2)
+    params = model.init(0)
+    rng = np.random.default_rng(0)
+    f = {"xs": rng.normal(size=(5, 2, 3)), "ys": rng.normal(size=(5, 2, 4))}
+    symbolic = Plan(G).run(f, params)
+    forward = Plan(model.graph)
+    for name in params:
+        numeric = central_difference(lambda p: forward.run(f, p)["loss"], params, name, eps=1e-6)
+        assert_close(symbolic[f"grad:{name}"], numeric, rtol=1e-6, atol=1e-8, what=f"grad:{name}")
+
+
+@pytest.mark.parametrize("body,line,column,message", [
+    ("    hs = scan x in xs carry (h = zeros[B, 4]) {\n        h = x\n        yield h\n    }",
+     3, 34, "the carry `h` starts as float32[B, 4] but one step makes it float32[B, 3]; "
+            "a carry must keep its type from step to step"),
+    ("    yield xs", 3, 5, "`yield` gives one step's results inside a `scan { }` body"),
+    ("    hs = scan x in xs {\n        param w: [3] = 0\n        yield x\n    }", 4, 9,
+     "a scan body holds assignments and `yield`, not param statements"),
+    ("    hs = scan 2.5 steps carry (h = zeros[B, 4]) {\n        h = h\n    }", 3, 15,
+     "the number of steps must be a positive integer known at compile time, got the float 2.5"),
+    ("    hs = scan x in xs carry (h = zeros[K, 4]) {\n        yield h\n    }", 3, 40,
+     "no input of the model has the size `K`, so it is not known here"),
+])
+def test_scan_diagnostics(tmp_path, body, line, column, message):
+    text = f"model m {{\n    input xs: [T, B, 3]\n{body}\n    output y = xs\n}}\n"
+    with pytest.raises(NNError) as err:
+        load_source(tmp_path, text)
+    assert (err.value.span.line, err.value.span.column) == (line, column)
+    assert err.value.message == message
