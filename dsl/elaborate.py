@@ -262,6 +262,8 @@ class Elaborator:
         names = [t.id for t in stmt.targets]
         if isinstance(stmt.value, ast.Scan):
             value = self.scan(stmt.value, scope)
+            if not names:
+                return
             values = list(value) if len(names) > 1 and isinstance(value, tuple) else [value]
             if len(values) != len(names):
                 raise NNError(f"cannot unpack {len(values)} value{'s' if len(values) != 1 else ''} into "

@@ -142,6 +142,9 @@ class _ToAst(Transformer):
         sequences, steps = over
         return ast.Scan(reverse is not None, sequences, steps, carries or [], body, span=self._span(meta))
 
+    def scan_stmt(self, meta, scan):
+        return ast.Assign([], scan, span=self._span(meta))     # no names: only the carries are kept
+
     def sequences(self, meta, *items):
         return list(items), None
 
@@ -277,7 +280,7 @@ _TERMINAL_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
 _EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"COMPARE", "PLUS", "MINUS", "STAR", "SLASH", "AT", "POW", "LPAR", "LSQB", "DOT"}
 _STATEMENT_START = {"INPUT", "TARGET", "PARAM", "OUTPUT", "RETURN", "NAME"}
-_STATEMENT_START_IN_SCAN = _STATEMENT_START | {"YIELD"}
+_STATEMENT_START_IN_SCAN = _STATEMENT_START | {"YIELD", "SCAN"}
 _ITEM_START = {"IMPORT", "LAYER", "MODEL", "TRAIN"}
 _MAX_EXPECTED = 5
 # Closing brackets read first among literal terminals; the rest go alphabetically.
@@ -428,7 +431,7 @@ def _describe_expected(expected: set[str]) -> str:
         expected -= _EXPRESSION_START
         words.append("an expression")
     if _STATEMENT_START <= expected:
-        expected -= _STATEMENT_START_IN_SCAN      # `yield` is a statement too (checked later: scans only)
+        expected -= _STATEMENT_START_IN_SCAN      # `yield` and a bare `scan` start statements too
         words.append("a statement")
     if "STAR" in expected:
         expected -= _OPERATORS
