@@ -130,3 +130,173 @@ def _filled_like(value: float):
 # the elaborator, which finds where each symbolic size comes from
 builtin("zeros", "like", doc="zeros shaped like a tensor, or zeros[d0, d1, ...]")(_filled_like(0.0))
 builtin("ones", "like", doc="ones shaped like a tensor, or ones[d0, d1, ...]")(_filled_like(1.0))
+
+
+# ---------------------------------------------------------------- images, slicing, lookup
+def _ints(call, value, arg: str, sizes: tuple[int, ...], minimum: int = 0) -> tuple[int, ...]:
+    """An int or a list/tuple of ints of one of the allowed lengths; one int stands for every axis."""
+    items = [value] * min(sizes) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, (list, tuple)) or len(items) not in sizes or \
+            not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+        counts = " or ".join(str(s) for s in sizes)
+        call.fail(f"argument `{arg}` of `{call.name}` must be an integer or {counts} integers, got "
+                  f"{_describe(value)}", arg)
+    if min(items) < minimum:
+        call.fail(f"argument `{arg}` of `{call.name}` must be at least {minimum}, got {value}", arg)
+    return tuple(items)
+
+
+def _describe(value) -> str:
+    from nngraph.dsl.elaborate import describe
+    return describe(value)
+
+
+def _image(call, x, arg: str = "x") -> Value:
+    x = call.tensor(x, arg)
+    if x.type.rank != 4:
+        call.fail(f"`{call.name}` needs an image batch of shape [N, C, H, W], got {x.type}", arg)
+    return x
+
+
+def _padding(call, padding, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+             x: Value) -> tuple[int, int, int, int]:
+    """An int (every side), a pair (height, width: both sides of each), four ints (top, left,
+    bottom, right), "valid" (none) or "same" (the output keeps the input's size at stride 1, or
+    ceil(size / stride) in general; an odd total puts the extra row or column at the end)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        pads = []
+        for axis, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
+            extent, size = d * (k - 1) + 1, x.shape[2 + axis]
+            if s == 1:
+                total = extent - 1
+            elif isinstance(size, int):
+                total = max((-(-size // s) - 1) * s + extent - size, 0)
+            else:
+                call.fail(f"padding \"same\" with stride {s} needs the input's {('height', 'width')[axis]} at "
+                          f"compile time, but it is {size}", "padding",
+                          hint="give the padding as numbers, or use stride 1")
+            pads.append((total // 2, total - total // 2))
+        return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+    if isinstance(padding, str):
+        call.fail(f"argument `padding` of `{call.name}` must be a number of rows and columns, \"same\" or "
+                  f"\"valid\", got \"{padding}\"", "padding")
+    pads = _ints(call, padding, "padding", (2, 4))
+    return pads * 2 if len(pads) == 2 else pads
+
+
+@builtin("conv", "x", "w", ("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1),
+         doc="2-d convolution of x [N, C, H, W] with filters w [out, C / groups, kh, kw]; "
+             "padding: an int, (height, width), (top, left, bottom, right), \"same\" or \"valid\"")
+def _conv(call, x, w, stride, padding, dilation, groups):
+    x, w = _image(call, x), call.tensor(w, "w")
+    if w.type.rank != 4:
+        call.fail(f"`conv` needs filters of shape [out_channels, in_channels / groups, kh, kw], got {w.type}", "w")
+    stride = _ints(call, stride, "stride", (2,), minimum=1)
+    dilation = _ints(call, dilation, "dilation", (2,), minimum=1)
+    groups = call.int(groups, "groups")
+    pads = _padding(call, padding, tuple(w.shape[2:]), stride, dilation, x)
+    return call.emit("conv2d", x, w, stride=stride, pads=pads, dilation=dilation, groups=groups)
+
+
+def _pool(op: str):
+    def build(call, x, kernel, stride, padding):
+        x = _image(call, x)
+        kernel = _ints(call, kernel, "kernel", (2,), minimum=1)
+        stride = kernel if stride is None else _ints(call, stride, "stride", (2,), minimum=1)
+        pads = _padding(call, padding, kernel, stride, (1, 1), x)
+        return call.emit(op, x, kernel=kernel, stride=stride, pads=pads)
+    return build
+
+
+for _op in ("max_pool2d", "avg_pool2d"):
+    builtin(_op, "x", "kernel", ("stride", None), ("padding", 0),
+            doc="pooling over kernel-sized windows of x [N, C, H, W]; the stride defaults to the kernel"
+                + ("; the average counts padding as zeros" if _op == "avg_pool2d" else ""))(_pool(_op))
+
+
+@builtin("global_avg_pool", "x", doc="the mean over height and width: [N, C, H, W] -> [N, C]")
+def _global_avg_pool(call, x):
+    return call.emit("mean", _image(call, x), axes=(2, 3), keepdims=False)
+
+
+@builtin("flatten", "x", doc="every axis after the first as one: [N, ...] -> [N, rest]")
+def _flatten(call, x):
+    x = call.tensor(x, "x")
+    if x.type.rank < 1:
+        call.fail(f"`flatten` needs a tensor with a batch axis, got {x.type}", "x")
+    return call.emit("reshape", x, shape=(0, -1))
+
+
+@builtin("concat", "xs", ("axis", 0), doc="join a list of tensors along an axis")
+def _concat(call, xs, axis):
+    if not isinstance(xs, (list, tuple)) or not xs:
+        call.fail(f"argument `xs` of `concat` must be a list of tensors, got {_describe(xs)}", "xs")
+    return call.emit("concat", *(call.tensor(x, "xs") for x in xs), axis=call.int(axis, "axis"))
+
+
+@builtin("split", "x", "parts", ("axis", 0),
+         doc="cut x along an axis into `parts` equal pieces, or pieces of the listed sizes; returns a tuple")
+def _split(call, x, parts, axis):
+    from nngraph.ops import ShapeError, norm_axis
+    x, axis = call.tensor(x, "x"), call.int(axis, "axis")
+    try:
+        axis = norm_axis(axis, x.type.rank)
+    except ShapeError as err:
+        call.fail(str(err), "axis")
+    size = x.shape[axis]
+    if isinstance(parts, int) and not isinstance(parts, bool):
+        if parts < 1:
+            call.fail(f"`split` needs at least one part, got {parts}", "parts")
+        if not isinstance(size, int) or size % parts:
+            call.fail(f"`split` cannot cut axis {axis} of {x.type} into {parts} equal parts", "parts",
+                      hint="list the sizes of the parts instead" if isinstance(size, int) else None)
+        sizes = [size // parts] * parts
+    else:
+        if not isinstance(parts, (list, tuple)) or not parts or \
+                not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in parts):
+            call.fail(f"argument `parts` of `split` must be a number of equal parts or a list of positive sizes, "
+                      f"got {_describe(parts)}", "parts")
+        sizes = list(parts)
+        if isinstance(size, int) and sum(sizes) != size:
+            call.fail(f"`split` sizes {sizes} add up to {sum(sizes)}, but axis {axis} of {x.type} has {size}",
+                      "parts")
+        if not isinstance(size, int):
+            call.fail(f"`split` needs axis {axis} of {x.type} to have a size known at compile time", "axis")
+    pieces, start = [], 0
+    for n in sizes:
+        pieces.append(call.emit("slice", x, axes=(axis,), starts=(start,), ends=(start + n,), steps=(1,)))
+        start += n
+    return tuple(pieces)
+
+
+@builtin("gather", "table", "indices", ("axis", 0),
+         doc="rows of a table at integer indices (any shape): table[indices] along an axis")
+def _gather(call, table, indices, axis):
+    table = call.tensor(table, "table")
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        indices = call.elab.constant(indices, "int64", call.span, call.scope)
+    indices = call.tensor(indices, "indices")
+    if indices.dtype not in ("int32", "int64"):
+        call.fail(f"`gather` needs integer indices, got {indices.type}", "indices",
+                  hint='cast them first: cast(i, "int64")')
+    return call.emit("gather", table, indices, axis=call.int(axis, "axis"))
+
+
+@builtin("pad", "x", "pads", ("value", 0),
+         doc="pad with a constant: pads lists (before, after) pairs for the last axes, or (as ONNX) "
+             "every axis's start, then every axis's end")
+def _pad(call, x, pads, value):
+    x = call.tensor(x, "x")
+    rank = x.type.rank
+    if isinstance(pads, (list, tuple)) and pads and all(isinstance(p, (list, tuple)) for p in pads):
+        if len(pads) > rank or not all(len(p) == 2 for p in pads):
+            call.fail(f"argument `pads` of `pad` must hold one (before, after) pair per axis of {x.type}", "pads")
+        pairs = [(0, 0)] * (rank - len(pads)) + [tuple(_ints(call, list(p), "pads", (2,))) for p in pads]
+        flat = tuple(b for b, _ in pairs) + tuple(a for _, a in pairs)
+    else:
+        flat = _ints(call, pads, "pads", (2 * rank,))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        call.fail(f"argument `value` of `pad` must be a number, got {_describe(value)}", "value")
+    return call.emit("pad", x, pads=flat, value=float(value) if x.type.is_float else int(value))

@@ -566,9 +566,75 @@ class Elaborator:
             kwargs = [i for i in e.items if isinstance(i, ast.Keyword)]
             return self.instantiate(base, args, kwargs, e, scope)
         if isinstance(base, Value):
-            raise NNError("indexing and slicing tensors is not supported yet", e.span,
-                          hint="reshape(...) and reductions such as sum(x, axis = 1) work today")
+            return self.index(base, e, scope)
         raise NNError(f"cannot index {describe(base)}", e.span)
+
+    def index(self, x: Value, e: ast.Subscript, scope: Scope) -> Value:
+        """`x[1:3]`, `x[:, -1]`, `x[::-1]`, `x[..., 0]`: as in NumPy, with indices known at compile
+        time. One `slice` node takes every sliced axis; an integer index keeps one position and
+        then drops its axis (a reshape)."""
+        for item in e.items:
+            if isinstance(item, ast.Keyword):
+                raise NNError("a tensor index takes positions and slices, not keyword arguments", item.span)
+        ellipses = [item for item in e.items if isinstance(item, ast.Ellipsis_)]
+        if len(ellipses) > 1:
+            raise NNError("an index may hold one `...`", ellipses[1].span)
+        rank, count = x.type.rank, len(e.items) - len(ellipses)
+        if count > rank:
+            raise NNError(f"too many indices: {e.base.span.text()} is {x.type} with {rank} "
+                          f"ax{'i' if rank == 1 else 'e'}s, indexed with {count}", e.span)
+        slices, drops, axis = [], [], 0
+        for item in e.items:
+            if isinstance(item, ast.Ellipsis_):
+                axis += rank - count
+                continue
+            size = x.shape[axis]
+            if isinstance(item, ast.Slice):
+                start, stop, step = (self.index_int(part, scope) for part in (item.start, item.stop, item.step))
+                if step == 0:
+                    raise NNError("a slice step cannot be zero", item.step.span)
+                if (start, stop, step or 1) != (None, None, 1):
+                    slices.append((axis, start, stop, step or 1))
+            else:
+                i = self.index_int(item, scope)
+                if isinstance(size, int) and not -size <= i < size:
+                    raise NNError(f"index {i} is out of range for axis {axis} of {e.base.span.text()}, which has "
+                                  f"size {size} ({x.type})", item.span,
+                                  hint=f"valid indices are 0 to {size - 1}, or -{size} to -1 from the end")
+                slices.append((axis, i, i + 1 if i != -1 else None, 1))
+                drops.append(axis)
+            axis += 1
+        if slices:
+            attrs = {"axes": tuple(s[0] for s in slices), "starts": tuple(s[1] for s in slices),
+                     "ends": tuple(s[2] for s in slices), "steps": tuple(s[3] for s in slices)}
+            x = self.emit("slice", [x], attrs, e.span, scope)
+        return self.drop_axes(x, drops, e.span, scope) if drops else x
+
+    def index_int(self, expr: ast.Expr | None, scope: Scope) -> int | None:
+        if expr is None:
+            return None
+        value = self.expr(expr, scope)
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = "to pick positions given by a tensor, use gather(x, indices, axis)" if isinstance(value, Value) else None
+            raise NNError(f"an index must be an integer known at compile time, got {describe(value)}", expr.span,
+                          hint=hint)
+        return value
+
+    def drop_axes(self, x: Value, drops: list[int], span: Span, scope: Scope) -> Value:
+        """Remove size-1 axes: one reshape (0 copies the sizes before the first dropped axis, -1
+        stands for one symbolic size after it), or with several symbolic sizes after it, a
+        transpose moving the dropped axes to the end first."""
+        from nngraph.ops import OPS
+        kept = [d for i, d in enumerate(x.shape) if i not in drops]
+        first = min(drops)
+        rest = kept[first:]
+        if sum(not isinstance(d, int) for d in rest) <= 1:
+            shape = (0,) * first + tuple(d if isinstance(d, int) else -1 for d in rest)
+            if OPS["reshape"].infer([x.type], {"shape": shape})[0].shape == tuple(kept):
+                return self.emit("reshape", [x], {"shape": shape}, span, scope)
+        perm = tuple(i for i in range(x.type.rank) if i not in drops) + tuple(drops)
+        moved = self.emit("transpose", [x], {"perm": perm}, span, scope)
+        return self.emit("reshape", [moved], {"shape": (0,) * len(kept)}, span, scope)
 
     def filled(self, number: float, e: ast.Subscript, scope: Scope) -> Value:
         """`zeros[B, 4]`: a symbolic size is read at run time from an input that has it."""

@@ -60,7 +60,7 @@ class Case:
 
 # Symbolic dims ("N", "T") are bound at run time to these sizes (the kernel/shape-rule test also
 # binds N = 1, where broadcasting a symbolic dim meets a literal 1).
-BINDINGS = {"N": 3, "T": 2}
+BINDINGS = {"N": 3, "T": 2, "H": 5}      # H: an image height
 
 GRADIENT_CASES = [
     # ---- binary elementwise, with broadcasting
@@ -171,6 +171,65 @@ GRADIENT_CASES = [
     Case("expand_dims-front-and-back", "expand_dims", [X(3)], {"axes": (0, -1)}),
     Case("expand_dims-two-middle", "expand_dims", [X(2, 3)], {"axes": (0, 2)}),
     Case("expand_dims-of-scalar", "expand_dims", [X()], {"axes": (0,)}),
+    # ---- convolution (NCHW; pads are top, left, bottom, right) and its two adjoints
+    Case("conv2d-symbolic-batch", "conv2d", [X("N", 2, 5, 4), X(3, 2, 3, 2)]),
+    Case("conv2d-stride-pad", "conv2d", [X(2, 2, 6, 5), X(3, 2, 3, 3)], {"stride": (2, 2), "pads": (1, 1, 1, 1)}),
+    Case("conv2d-asymmetric-pad-dilation", "conv2d", [X(1, 3, 6, 6), X(2, 3, 2, 3)],
+         {"stride": (1, 2), "pads": (0, 2, 1, 0), "dilation": (2, 1)}),
+    Case("conv2d-groups", "conv2d", [X("N", 4, 4, 4), X(6, 2, 2, 2)], {"groups": 2, "pads": (1, 0, 0, 1)}),
+    Case("conv2d-depthwise-stride-leaves-rows", "conv2d", [X(2, 3, 6, 5), X(3, 1, 2, 2)],
+         {"groups": 3, "stride": (3, 2)}),
+    Case("conv2d-symbolic-height", "conv2d", [X(1, 2, "H", 4), X(2, 2, 3, 3)], {"pads": (1, 1, 0, 1)}),
+    Case("conv2d_input_grad-symbolic", "conv2d_input_grad", [X("N", 3, 3, 2), X(3, 2, 3, 3), FIXED("N", 2, 5, 4)]),
+    Case("conv2d_input_grad-stride-groups", "conv2d_input_grad", [X(2, 4, 2, 3), X(4, 1, 3, 2), FIXED(2, 2, 5, 6)],
+         {"stride": (2, 2), "pads": (0, 1, 1, 0), "dilation": (1, 2), "groups": 2}),
+    Case("conv2d_input_grad-symbolic-height", "conv2d_input_grad", [X(1, 2, "H-1", 3), X(2, 3, 3, 2), FIXED(1, 3, "H", 4)],
+         {"stride": (1, 1), "pads": (1, 0, 0, 0)}),
+    Case("conv2d_input_grad-symbolic-height-stride", "conv2d_input_grad",
+         [X(1, 2, "(H-1)//2+1", 2), X(2, 1, 2, 2), FIXED(1, 1, "H", 4)], {"stride": (2, 2), "pads": (1, 0, 0, 0)}),
+    Case("conv2d_weight_grad-symbolic", "conv2d_weight_grad", [X("N", 2, 5, 4), X("N", 3, 3, 2), FIXED(3, 2, 3, 3)]),
+    Case("conv2d_weight_grad-stride-groups", "conv2d_weight_grad", [X(2, 2, 5, 6), X(2, 4, 2, 3), FIXED(4, 1, 3, 2)],
+         {"stride": (2, 2), "pads": (0, 1, 1, 0), "dilation": (1, 2), "groups": 2}),
+    # ---- pooling: max routes the gradient to each window's maximum (no ties: "distinct")
+    Case("max_pool2d-symbolic", "max_pool2d", [X("N", 2, 4, 6, domain="distinct")], {"kernel": (2, 2), "stride": (2, 2)}),
+    Case("max_pool2d-overlap-pad", "max_pool2d", [X(1, 2, 5, 5, domain="distinct")],
+         {"kernel": (3, 2), "stride": (2, 1), "pads": (1, 1, 1, 0)}),
+    Case("max_pool2d_grad-symbolic", "max_pool2d_grad", [FIXED("N", 2, 4, 6), X("N", 2, 2, 3)],
+         {"kernel": (2, 2), "stride": (2, 2)}),
+    Case("max_pool2d_grad-overlap-zero-wrt-x", "max_pool2d_grad", [X(1, 2, 5, 5, domain="distinct"), X(1, 2, 3, 5)],
+         {"kernel": (3, 2), "stride": (2, 1), "pads": (1, 1, 1, 0)}),
+    Case("max_pool2d_select-symbolic", "max_pool2d_select", [FIXED("N", 2, 4, 6), X("N", 2, 4, 6)],
+         {"kernel": (2, 2), "stride": (2, 2)}),
+    Case("max_pool2d_select-overlap", "max_pool2d_select", [FIXED(1, 2, 5, 5), X(1, 2, 5, 5)],
+         {"kernel": (3, 2), "stride": (2, 1), "pads": (1, 1, 1, 0)}),
+    Case("avg_pool2d-symbolic", "avg_pool2d", [X("N", 2, 4, 6)], {"kernel": (2, 2), "stride": (2, 2)}),
+    Case("avg_pool2d-overlap-pad", "avg_pool2d", [X(1, 2, 5, 5)], {"kernel": (3, 2), "stride": (2, 1), "pads": (1, 1, 1, 0)}),
+    Case("avg_pool2d_grad-symbolic", "avg_pool2d_grad", [X("N", 2, 2, 3), FIXED("N", 2, 4, 6)],
+         {"kernel": (2, 2), "stride": (2, 2)}),
+    Case("avg_pool2d_grad-symbolic-height", "avg_pool2d_grad", [X(1, 2, "(H-1)//2+1", 3), FIXED(1, 2, "H", 4)],
+         {"kernel": (2, 2), "stride": (2, 1), "pads": (1, 0, 0, 0)}),
+    Case("avg_pool2d_grad-overlap-pad", "avg_pool2d_grad", [X(1, 2, 3, 5), FIXED(1, 2, 5, 5)],
+         {"kernel": (3, 2), "stride": (2, 1), "pads": (1, 1, 1, 0)}),
+    # ---- slicing, padding, joining (negative indices and steps; symbolic axes)
+    Case("slice-negative-index", "slice", [X("N", 4, 3)], {"axes": (1,), "starts": (-1,), "ends": (None,), "steps": (1,)}),
+    Case("slice-reverse-symbolic", "slice", [X("N", 3)], {"axes": (0,), "starts": (None,), "ends": (None,), "steps": (-1,)}),
+    Case("slice-negative-step-two-axes", "slice", [X(5, 6)], {"axes": (0, -1), "starts": (-1, 1), "ends": (0, None), "steps": (-2, 2)}),
+    Case("slice-drop-first-of-symbolic", "slice", [X("N", 2)], {"axes": (0,), "starts": (1,), "ends": (None,), "steps": (1,)}),
+    Case("slice_grad-symbolic", "slice_grad", [X("N", 1, 3), FIXED("N", 4, 3)], {"axes": (1,), "starts": (-1,), "ends": (None,), "steps": (1,)}),
+    Case("slice_grad-negative-steps", "slice_grad", [X(2, 3), FIXED(5, 6)], {"axes": (0, 1), "starts": (-1, 1), "ends": (0, None), "steps": (-2, 2)}),
+    Case("slice_grad-reverse-symbolic", "slice_grad", [X("N", 2), FIXED("N", 4)],
+         {"axes": (0, 1), "starts": (None, -1), "ends": (None, 0), "steps": (-1, -2)}),
+    Case("pad-symbolic", "pad", [X("N", 3)], {"pads": (1, 0, 2, 2), "value": 0.0}),
+    Case("pad-image-value", "pad", [X(1, 2, 3, 3)], {"pads": (0, 0, 1, 2, 0, 0, 2, 0), "value": -1.5}),
+    Case("concat-symbolic-last-axis", "concat", [X("N", 2), X("N", 3), X("N", 1)], {"axis": -1}),
+    Case("concat-symbolic-axis", "concat", [X(2, 3), X("N", 3), X(1, 3)], {"axis": 0}),
+    Case("concat-single", "concat", [X(2, 3)], {"axis": 1}),
+    # ---- gather and its gradient, which adds rows at repeated indices
+    Case("gather-repeated-indices", "gather", [X(3, 4), INT("N", 5, high=3)]),
+    Case("gather-axis1", "gather", [X(2, 4, 3), INT(2, 3, high=4)], {"axis": 1}),
+    Case("gather-negative-axis", "gather", [X(3, 4), INT(6, high=4)], {"axis": -1}),
+    Case("scatter_add-repeated-indices", "scatter_add", [X("N", 5, 4), INT("N", 5, high=3), FIXED(3, 4)]),
+    Case("scatter_add-axis1", "scatter_add", [X(2, 2, 3, 3), INT(2, 3, high=4), FIXED(2, 4, 3)], {"axis": 1}),
     # ---- fused ops (made by the fusion passes)
     Case("gemm-symbolic-bias-row", "gemm", [X("N", 3), X(3, 2), X(2)]),
     Case("gemm-batched-bias-column", "gemm", [X(2, 3, 4), X(4, 5), X(3, 1)]),
@@ -385,6 +444,29 @@ INVALID = [
     ("expand_dims-axis-out-of-range", "expand_dims", [("float64", (2, 3))], {"axes": (5,)}),
     ("sum-axis-out-of-range", "sum", [("float64", (2, 3))], {"axes": (2,)}),
     ("one_hot-of-float", "one_hot", [("float64", (2,))], {"depth": 3}),
+    ("conv2d-channel-mismatch", "conv2d", [("float64", (1, 3, 5, 5)), ("float64", (2, 2, 3, 3))], {}),
+    ("conv2d-groups-not-dividing-filters", "conv2d", [("float64", (1, 4, 5, 5)), ("float64", (3, 2, 3, 3))], {"groups": 2}),
+    ("conv2d-kernel-larger-than-input", "conv2d", [("float64", (1, 1, 2, 5)), ("float64", (1, 1, 3, 3))], {}),
+    ("conv2d-dilated-kernel-larger", "conv2d", [("float64", (1, 1, 4, 5)), ("float64", (1, 1, 3, 3))], {"dilation": (2, 1)}),
+    ("conv2d-zero-stride", "conv2d", [("float64", (1, 1, 5, 5)), ("float64", (1, 1, 3, 3))], {"stride": (0, 1)}),
+    ("conv2d-rank3-input", "conv2d", [("float64", (1, 5, 5)), ("float64", (1, 1, 3, 3))], {}),
+    ("conv2d-int", "conv2d", [("int64", (1, 1, 5, 5)), ("int64", (1, 1, 3, 3))], {}),
+    ("conv2d_input_grad-wrong-gradient", "conv2d_input_grad",
+     [("float64", (1, 2, 4, 4)), ("float64", (2, 1, 3, 3)), ("float64", (1, 1, 5, 5))], {}),
+    ("max_pool2d-padding-not-below-kernel", "max_pool2d", [("float64", (1, 1, 5, 5))], {"kernel": (2, 2), "pads": (2, 0, 0, 0)}),
+    ("max_pool2d-window-larger", "max_pool2d", [("float64", (1, 1, 1, 5))], {"kernel": (2, 2)}),
+    ("avg_pool2d-rank2", "avg_pool2d", [("float64", (5, 5))], {"kernel": (2, 2)}),
+    ("slice-empty", "slice", [("float64", (3, 4))], {"axes": (0,), "starts": (3,), "ends": (None,), "steps": (1,)}),
+    ("slice-zero-step", "slice", [("float64", (3, 4))], {"axes": (0,), "starts": (None,), "ends": (None,), "steps": (0,)}),
+    ("slice-axis-out-of-range", "slice", [("float64", (3, 4))], {"axes": (2,), "starts": (0,), "ends": (1,), "steps": (1,)}),
+    ("slice-symbolic-mixed-ends", "slice", [("float64", ("N", 4))], {"axes": (0,), "starts": (-2,), "ends": (3,), "steps": (1,)}),
+    ("pad-negative", "pad", [("float64", (3, 4))], {"pads": (0, -1, 0, 0)}),
+    ("pad-wrong-count", "pad", [("float64", (3, 4))], {"pads": (1, 1)}),
+    ("concat-mismatch", "concat", [("float64", (3, 4)), ("float64", (3, 5))], {"axis": 0}),
+    ("concat-two-symbolic", "concat", [("float64", ("N", 4)), ("float64", ("T", 4))], {"axis": 0}),
+    ("gather-float-indices", "gather", [("float64", (3, 4)), ("float64", (2,))], {}),
+    ("gather-axis-out-of-range", "gather", [("float64", (3, 4)), ("int64", (2,))], {"axis": 2}),
+    ("scatter_add-wrong-gradient", "scatter_add", [("float64", (2, 5)), ("int64", (2,)), ("float64", (3, 4))], {}),
     # once bugs, now rejected by their rules:
     ("reshape-zero-beyond-rank", "reshape", [("float64", (2, 3))], {"shape": (0, 0, 0)}),
     ("expand_dims-repeated-axis", "expand_dims", [("float64", (2, 3))], {"axes": (0, 0)}),
@@ -498,6 +580,22 @@ SECOND_ORDER_CASES = [
     Case("log_softmax-axis0", "log_softmax", [X(3, 2)], {"axis": 0}),
     Case("mean-axis", "mean", [X(2, 3)], {"axes": (0,)}),
     Case("max-axis", "max", [X(2, 3, domain="distinct")], {"axes": (-1,)}),
+    # bilinear ops: the Hessian is the cross term between the two inputs
+    Case("conv2d-symbolic", "conv2d", [X("N", 2, 4, 4), X(3, 2, 2, 2)], {"pads": (1, 0, 0, 1)}),
+    Case("conv2d-stride-dilation-groups", "conv2d", [X(1, 4, 6, 5), X(4, 2, 2, 2)],
+         {"stride": (2, 1), "dilation": (1, 2), "groups": 2, "pads": (1, 1, 0, 0)}),
+    Case("conv2d_input_grad", "conv2d_input_grad", [X(1, 2, 2, 3), X(2, 2, 3, 2), FIXED(1, 2, 5, 4)],
+         {"stride": (2, 1), "pads": (1, 0, 0, 0)}),
+    Case("conv2d_weight_grad", "conv2d_weight_grad", [X(1, 2, 5, 4), X(1, 2, 2, 3), FIXED(2, 2, 3, 2)],
+         {"stride": (2, 1), "pads": (1, 0, 0, 0)}),
+    # linear in their differentiated input: the Hessian is zero, and building it differentiates
+    # the gradient op (scatter_add -> gather, max_pool2d_grad -> max_pool2d_select, ...)
+    Case("gather-repeated", "gather", [X(3, 2), INT("N", 4, high=3)]),
+    Case("max_pool2d", "max_pool2d", [X(1, 2, 4, 4, domain="distinct")], {"kernel": (2, 2), "stride": (1, 2)}),
+    Case("avg_pool2d", "avg_pool2d", [X(1, 2, 4, 4)], {"kernel": (2, 2), "stride": (1, 2), "pads": (1, 0, 0, 1)}),
+    Case("slice-negative-step", "slice", [X(4, 3)], {"axes": (0,), "starts": (-1,), "ends": (None,), "steps": (-2,)}),
+    Case("concat", "concat", [X("N", 2), X("N", 1)], {"axis": 1}),
+    Case("pad", "pad", [X(2, 3)], {"pads": (1, 0, 0, 2), "value": 1.0}),
 ]
 
 
@@ -550,6 +648,47 @@ def test_grad_of_grad_on_composites(kind):
         assert_close(G[f"grad:{name}"], central_difference(lambda a: forward.run(a)["loss"], feeds, name),
                      rtol=1e-6, atol=1e-7, what=f"grad:{name}")
     check_hvp(g, ["x", "w"], feeds)
+
+
+def _small_cnn():
+    """img -> tanh(conv2d(img, w)) -> max_pool2d -> flatten, joined with a tanh of gathered
+    embedding rows (repeated ids), -> matmul -> squared error: the Hessian mixes conv2d, its two
+    adjoints, the pooling gradient and scatter_add."""
+    g = Graph("cnn")
+    img = g.add_input("img", TensorType("float64", ("N", 2, 5, 5)))
+    ids = g.add_input("ids", TensorType("int64", ("N", 3)))
+    w = g.add_input("w", TensorType("float64", (3, 2, 3, 3)))
+    table = g.add_input("table", TensorType("float64", (4, 2)))
+    head = g.add_input("head", TensorType("float64", (3 * 2 * 2 + 2, 2)))
+    h, = g.apply("conv2d", [img, w], {"stride": (1, 1), "pads": (1, 1, 0, 0), "dilation": (1, 1), "groups": 1})
+    h, = g.apply("tanh", [h])
+    h, = g.apply("max_pool2d", [h], {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 0, 0)})
+    h, = g.apply("reshape", [h], {"shape": (0, -1)})
+    e, = g.apply("gather", [table, ids], {"axis": 0})
+    e, = g.apply("tanh", [e])
+    e, = g.apply("sum", [e], {"axes": (1,)})
+    f, = g.apply("concat", [h, e], {"axis": 1})
+    p, = g.apply("matmul", [f, head])
+    sq, = g.apply("mul", [p, p])
+    g.outputs["loss"], = g.apply("sum", [sq], {"axes": None})
+    g.loss = "loss"
+    return g
+
+
+def test_grad_of_grad_through_conv_pool_and_gather():
+    rng = np.random.default_rng(4)
+    g = _small_cnn()
+    feeds = {"img": rng.normal(size=(2, 2, 5, 5)), "ids": np.array([[0, 2, 0], [3, 3, 3]]),
+             "w": rng.normal(size=(3, 2, 3, 3)) * 0.4, "table": rng.normal(size=(4, 2)),
+             "head": rng.normal(size=(14, 2)) * 0.5}
+    wrt = ["img", "w", "table", "head"]
+    G = Plan(grad(g, wrt=wrt)).run(feeds)
+    forward = Plan(g)
+    for name in wrt:
+        assert_close(G[f"grad:{name}"], central_difference(lambda a: forward.run(a)["loss"], feeds, name),
+                     rtol=1e-6, atol=1e-7, what=f"grad:{name}")
+    assert np.abs(G["grad:table"][1]).max() == 0            # row 1 is never gathered
+    check_hvp(g, wrt, feeds)
 
 
 def _mlp():
