@@ -800,10 +800,14 @@ class Elaborator:
 
     def data_source(self, e: ast.Expr, base_dir: str) -> DataSource:
         import os
-        if not isinstance(e, ast.Call) or not isinstance(e.func, ast.Name) or e.func.id not in ("csv", "npz"):
-            raise NNError("`data` must be csv(\"file.csv\", ...) or npz(\"file.npz\")", e.span)
+        if not isinstance(e, ast.Call) or not isinstance(e.func, ast.Name) or \
+                e.func.id not in ("csv", "npz", "skipgram"):
+            raise NNError("`data` must be csv(\"file.csv\", ...), npz(\"file.npz\") or "
+                          "skipgram(\"corpus.txt\", window = 2, negatives = 5)", e.span)
         if len(e.args) != 1 or not isinstance(e.args[0], ast.String):
             raise NNError(f"{e.func.id}(...) takes the file's path as one string", e.span)
+        if e.func.id == "skipgram":
+            return self.skipgram_source(e, os.path.join(base_dir, e.args[0].value))
         columns = {}
         for kw in e.kwargs:
             value = self.expr(kw.value, Scope({}, ""))
@@ -812,6 +816,19 @@ class Elaborator:
                 raise NNError(f"`{kw.name}` must name a column or a list of columns", kw.value.span)
             columns[kw.name] = value
         return DataSource(e.func.id, os.path.join(base_dir, e.args[0].value), columns, e.span)
+
+    def skipgram_source(self, e: ast.Call, path: str) -> DataSource:
+        """skipgram("corpus.txt", window = 2, negatives = 5): (centre, context, negatives) word ids."""
+        settings = {"window": 2, "negatives": 5}
+        for kw in e.kwargs:
+            if kw.name not in settings:
+                raise NNError(f"skipgram(...) has no setting `{kw.name}`", kw.span,
+                              hint=did_you_mean(kw.name, settings) or "settings: window, negatives")
+            value = self.expr(kw.value, Scope({}, ""))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise NNError(f"`{kw.name}` must be a positive integer, got {describe(value)}", kw.value.span)
+            settings[kw.name] = value
+        return DataSource("skipgram", path, span=e.span, settings=settings)
 
     def optimizer(self, e: ast.Expr, scope: Scope) -> Optimizer:
         func = e.func if isinstance(e, ast.Call) else e

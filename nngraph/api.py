@@ -72,7 +72,7 @@ class Model:
         if config is None or config.data is None:
             raise NNError(f"model `{self.name}` has no `train {self.name} {{ data = ... }}` block naming its data",
                           self.graph_span())
-        return datasets.load(config.data, self.graph)
+        return datasets.load(config.data, self.graph, config.seed)
 
     def train(self, params=None, *, epochs: int | None = None, lr: float | None = None, batch: int | None = None,
               seed: int | None = None, data: datasets.Dataset | None = None, progress: bool | None = None) -> TrainResult:
@@ -95,6 +95,41 @@ class Model:
         if "run" not in self._plans:
             self._plans["run"] = Plan(self.compile(grad=False, opt_level=1))
         return self._plans["run"].run(inputs, params, outputs)
+
+    # ---- word vectors ----
+    def vocabulary(self) -> list[str]:
+        """The words of a `skipgram(...)` training corpus; a word's id is its place in the list."""
+        config = self.train_config
+        if config is None or config.data is None or config.data.kind != "skipgram":
+            raise NNError(f"model `{self.name}` is not trained on a text corpus, so it has no vocabulary",
+                          self.graph_span(), hint='train it with `data = skipgram("corpus.txt", ...)`')
+        return datasets.vocabulary(config.data)[0]
+
+    def word_vectors(self, params: dict) -> np.ndarray:
+        """The embedding table that the `centre` words index: one row per word of the vocabulary."""
+        params = check_params(self.graph, params)
+        centre = next((v for v in self.graph.inputs if v.name == "centre"), None)
+        tables = [n.inputs[0].name for n in self.graph.nodes if n.op == "gather" and centre is not None
+                  and n.inputs[1] is centre and n.inputs[0].name in params]
+        if not tables:
+            raise NNError(f"model `{self.name}` has no embedding table indexed by an input `centre`",
+                          self.graph_span(), hint="word vectors are the rows of e.g. `embedding[vocab, dim](centre)`")
+        return params[tables[0]]
+
+    def neighbours(self, params: dict, word: str, k: int = 5) -> list[tuple[str, float]]:
+        """The k words whose vectors have the highest cosine similarity with `word`'s."""
+        words, word = self.vocabulary(), word.lower()       # the vocabulary is lower-cased
+        if word not in words:
+            raise NNError(f"`{word}` is not one of the {len(words)} words of {self.train_config.data.path}",
+                          hint=did_you_mean(word, words) or f"for example: {', '.join(words[:8])}")
+        vectors = self.word_vectors(params).astype(np.float64)
+        if len(vectors) != len(words):
+            raise NNError(f"the word vectors have {len(vectors)} rows but {self.train_config.data.path} has "
+                          f"{len(words)} distinct words", hint="were the weights trained on another corpus?")
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        cosine = unit @ unit[words.index(word)]
+        order = [i for i in np.argsort(-cosine, kind="stable") if words[i] != word][:k]
+        return [(words[i], float(cosine[i])) for i in order]
 
 
 def inference_part(graph: Graph) -> Graph:

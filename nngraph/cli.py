@@ -1,4 +1,4 @@
-"""The `nngraph` command: check, compile, train, run.
+"""The `nngraph` command: check, compile, train, run, neighbours.
 
 Exit codes: 0 ok, 1 a diagnosed error in the user's input, 2 bad command-line usage.
 """
@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", metavar="OUT.npz", help="write every output under its name")
     run.add_argument("--model-name")
     run.set_defaults(command=cmd_run)
+
+    near = sub.add_parser("neighbours", aliases=["neighbors"],
+                          help="the nearest words to a word by cosine similarity (a model trained with skipgram data)")
+    near.add_argument("model", metavar="MODEL.nn")
+    near.add_argument("--params", metavar="PARAMS.npz", required=True, help="weights from `nngraph train`")
+    near.add_argument("--word", required=True, action="append", help="a word of the corpus (repeatable)")
+    near.add_argument("-k", type=positive_int, default=5, help="how many neighbours (default 5)")
+    near.add_argument("--model-name")
+    near.set_defaults(command=cmd_neighbours)
     return parser
 
 
@@ -183,6 +192,15 @@ def cmd_run(args) -> int:
     if args.output:
         save_npz(args.output, outputs)
         print(f"wrote {len(outputs)} outputs to {args.output}")
+    return 0
+
+
+def cmd_neighbours(args) -> int:
+    model = load(args.model, args.model_name)
+    params = load_npz(args.params)
+    for word in args.word:
+        found = model.neighbours(params, word, args.k)
+        print(f"{word}: " + ", ".join(f"{w} {cos:.3f}" for w, cos in found))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Data loading: CSV (columns matched to the model's inputs and targets by name) and NPZ."""
+"""Data loading: CSV (columns matched to the model's inputs and targets by name), NPZ, and
+skip-gram pairs made from a text corpus (word2vec)."""
 from __future__ import annotations
 
 import csv
@@ -13,10 +14,11 @@ from nngraph.ir import Graph, Value
 
 @dataclass
 class DataSource:
-    kind: str                        # "csv" or "npz"
+    kind: str                        # "csv", "npz" or "skipgram"
     path: str                        # resolved against the model file's folder
     columns: dict[str, list[str]] = field(default_factory=dict)   # input name -> CSV columns
     span: Span | None = None
+    settings: dict[str, int] = field(default_factory=dict)        # skipgram: window, negatives
 
 
 @dataclass
@@ -32,11 +34,14 @@ class Dataset:
         return Dataset({k: v[rows] for k, v in self.arrays.items()}, self.classes)
 
 
-def load(source: DataSource, graph: Graph) -> Dataset:
+def load(source: DataSource, graph: Graph, seed: int = 0) -> Dataset:
+    """The rows for `graph`'s inputs and targets; `seed` draws a skip-gram source's negatives."""
     if not os.path.exists(source.path):
         raise NNError(f"data file {source.path} does not exist", source.span)
     if source.kind == "npz":
         return _load_npz(source, graph)
+    if source.kind == "skipgram":
+        return _load_skipgram(source, graph, seed)
     return _load_csv(source, graph)
 
 
@@ -96,6 +101,97 @@ def _row_shape(value: Value, rows: int, columns: int, source: DataSource) -> tup
         raise NNError(f"`{value.name}` has type {value.type}, which {columns} CSV column(s) per row cannot fill",
                       source.span, hint="a CSV fills inputs shaped [N] or [N, k] from k columns")
     return (rows,) + tuple(tail)
+
+
+# ---------------------------------------------------------------- skip-gram pairs (word2vec)
+SKIPGRAM_INPUTS = ("centre", "context", "negatives")
+
+
+def vocabulary(source: DataSource) -> tuple[list[str], np.ndarray]:
+    """The corpus's distinct words, most frequent first (ties alphabetical), and their counts.
+    Words are whitespace-separated and lower-cased; a word's id is its place in this list."""
+    if not os.path.exists(source.path):
+        raise NNError(f"data file {source.path} does not exist", source.span)
+    counts: dict[str, int] = {}
+    with open(source.path, encoding="utf-8") as f:
+        for line in f:
+            for word in line.lower().split():
+                counts[word] = counts.get(word, 0) + 1
+    if not counts:
+        raise NNError(f"{source.path} holds no words", source.span)
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    return words, np.array([counts[w] for w in words], dtype=np.int64)
+
+
+def _load_skipgram(source: DataSource, graph: Graph, seed: int) -> Dataset:
+    """Every (centre, context) pair of words at most `window` apart within a line of the corpus,
+    each with `negatives` noise words drawn from the unigram distribution raised to 3/4 (Mikolov
+    et al. 2013), redrawn where one equals the pair's real context. Deterministic given `seed`.
+    The vocabulary is kept as `classes["centre"]` (word of each id)."""
+    window, k = source.settings.get("window", 2), source.settings.get("negatives", 5)
+    words, counts = vocabulary(source)
+    _check_skipgram_inputs(source, graph, len(words), k)
+    index = {w: i for i, w in enumerate(words)}
+    centre, context = [], []
+    with open(source.path, encoding="utf-8") as f:
+        for line in f:
+            ids = [index[w] for w in line.lower().split()]
+            for i, c in enumerate(ids):
+                for j in range(max(0, i - window), min(len(ids), i + window + 1)):
+                    if j != i:
+                        centre.append(c)
+                        context.append(ids[j])
+    if not centre:
+        raise NNError(f"{source.path} has no line of two or more words, so no (centre, context) pairs",
+                      source.span)
+    centre_ids, context_ids = np.array(centre, np.int64), np.array(context, np.int64)
+    noise = counts.astype(np.float64) ** 0.75
+    noise /= noise.sum()
+    rng = np.random.default_rng(seed)
+    negatives = rng.choice(len(words), size=(len(centre), k), p=noise)
+    for _ in range(100):                          # a real context is no noise word
+        clash = negatives == context_ids[:, None]
+        if not clash.any():
+            break
+        negatives[clash] = rng.choice(len(words), size=int(clash.sum()), p=noise)
+    arrays = {"centre": centre_ids, "context": context_ids, "negatives": negatives}
+    types = {v.name: v.dtype for v in graph.inputs}
+    return Dataset({name: arrays[name].astype(types[name]) for name in SKIPGRAM_INPUTS},
+                   {"centre": words})
+
+
+def _check_skipgram_inputs(source: DataSource, graph: Graph, vocab: int, k: int) -> None:
+    """The model takes exactly centre [N] int, context [N] int, negatives [N, k] int, and every
+    table those ids index (a `gather` of a parameter) has one row per word of the corpus."""
+    wanted = {"centre": "[N] int", "context": "[N] int", "negatives": f"[N, {k}] int"}
+    names = [v.name for v in graph.inputs]
+    for v in graph.inputs:
+        if v.name not in wanted:
+            raise NNError(f"a skipgram(...) source gives centre, context and negatives, but the model also takes "
+                          f"{_what(graph, v)} `{v.name}`", source.span,
+                          hint=did_you_mean(v.name, wanted) or "declare exactly: " +
+                          ", ".join(f"input {n}: {t}" for n, t in wanted.items()))
+    for name, want in wanted.items():
+        v = next((v for v in graph.inputs if v.name == name), None)
+        if v is None:
+            raise NNError(f"a skipgram(...) source gives `{name}` ({want}), but the model has no input `{name}`",
+                          source.span, hint=did_you_mean(name, names) or f"add `input {name}: {want}`")
+        rank = 2 if name == "negatives" else 1
+        if not v.dtype.startswith("int") or v.type.rank != rank or (rank == 2 and v.shape[1] != k):
+            raise NNError(f"input `{name}` is {v.type}, but this skipgram(...) source gives {want}",
+                          source.span, notes=[(f"`{name}` is declared here", v.span)],
+                          hint=f"its second size is the number of noise words per pair: `negatives = {k}` here"
+                          if rank == 2 and v.type.rank == 2 else None)
+    fed = {v.uid: v.name for v in graph.inputs}
+    params = {p.uid: p for p in graph.params}
+    for node in graph.nodes:
+        if node.op == "gather" and node.inputs[1].uid in fed and node.inputs[0].uid in params:
+            table, axis = params[node.inputs[0].uid], node.attrs.get("axis", 0)
+            if table.shape[axis] != vocab:
+                raise NNError(f"{source.path} has {vocab} distinct words, but the table `{table.name}` that "
+                              f"`{fed[node.inputs[1].uid]}` indexes has {table.shape[axis]} rows ({table.type})",
+                              source.span, notes=[(f"`{table.name}` is declared here", table.span)],
+                              hint=f"make the model's vocabulary size {vocab}, one row per word")
 
 
 def _checked(data: Dataset, source: DataSource) -> Dataset:
