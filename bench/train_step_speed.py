@@ -1,7 +1,7 @@
 """Time one training step of every model in models/ at -O0, -O1 and -O2 in the NumPy runtime,
 as ratios against -O0 measured in the same run (a README table).
 
-    python bench/train_step_speed.py [--batch 256] [--repeat 300]
+    python bench/train_step_speed.py [--batch 256] [--budget 0.3]
 """
 import argparse
 import glob
@@ -23,8 +23,10 @@ def feeds_for(model, batch, rng):
     return feeds
 
 
-def seconds_per_step(plan, feeds, params, repeat):
-    plan.run(feeds, params)                       # warm up
+def seconds_per_step(plan, feeds, params, budget):
+    start = time.perf_counter()
+    plan.run(feeds, params)                       # warm up, and size the blocks to the time budget
+    repeat = max(1, int(budget / 3 / max(time.perf_counter() - start, 1e-6)))
     best = float("inf")
     for _ in range(3):                            # best of three blocks: less noise from the machine
         start = time.perf_counter()
@@ -37,7 +39,7 @@ def seconds_per_step(plan, feeds, params, repeat):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds per model and level")
     args = parser.parse_args()
     print(f"| model (batch {args.batch}) | -O0 µs/step | -O1 / -O0 | -O2 / -O0 | nodes -O0 → -O2 |")
     print("|---|---:|---:|---:|---:|")
@@ -49,7 +51,7 @@ def main() -> None:
             feeds |= initial_state(model.graph, optimizer)
             params = model.init(0)
             plans = [Plan(train_step_graph(model.graph, optimizer, level)) for level in (0, 1, 2)]
-            times = [seconds_per_step(p, feeds, params, args.repeat) for p in plans]
+            times = [seconds_per_step(p, feeds, params, args.budget) for p in plans]
             print(f"| {path} `{m.name}` | {times[0] * 1e6:.0f} | {times[1] / times[0]:.2f} | "
                   f"{times[2] / times[0]:.2f} | {len(plans[0].graph.nodes)} → {len(plans[2].graph.nodes)} |")
 
