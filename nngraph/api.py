@@ -96,6 +96,27 @@ class Model:
             self._plans["run"] = Plan(self.compile(grad=False, opt_level=1))
         return self._plans["run"].run(inputs, params, outputs)
 
+    # ---- ONNX ----
+    def export_onnx(self, path: str, params: dict | None = None, *, grad: bool = False, train: bool = False,
+                    opt_level: int = 1, seed: int = 0):
+        """Write the inference graph as ONNX; with `grad` the loss and d(loss)/d(param) outputs,
+        with `train` one whole optimizer step (params, optimizer state, batch -> new params, new
+        state, loss). Parameters are initializers (and, for gradient and training graphs, inputs
+        whose initializer is a default the caller may override)."""
+        from nngraph.onnx_export import export
+        from nngraph.training import initial_state, train_step_graph
+        params = self.init(seed) if params is None else check_params(self.graph, params)
+        if train:
+            self._require_loss()
+            optimizer = (self.train_config or TrainConfig()).optimizer
+            graph = train_step_graph(self.graph, optimizer, opt_level)
+            values = params | initial_state(self.graph, optimizer)
+        else:
+            graph, values = self.compile(grad=grad, opt_level=opt_level), params
+        return export(graph, values, path, params_as_inputs=grad or train,
+                      doc_string=f"{self.name} from {os.path.basename(self.path)}"
+                                 + (" (training step)" if train else " (gradient)" if grad else ""))
+
     # ---- word vectors ----
     def vocabulary(self) -> list[str]:
         """The words of a `skipgram(...)` training corpus; a word's id is its place in the list."""

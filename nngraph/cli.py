@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("model", metavar="MODEL.nn")
     comp.add_argument("-o", "--output", metavar="OUT", help="output file; its suffix picks the format (.txt)")
     comp.add_argument("--grad", action="store_true", help="add d(loss)/d(param) for every parameter as outputs")
+    comp.add_argument("--train", action="store_true",
+                      help="one training step of the train block's optimizer (with -o OUT.onnx)")
+    comp.add_argument("--params", metavar="PARAMS.npz", help="weights for an ONNX export (default: seeded init)")
     level = comp.add_mutually_exclusive_group()
     for n in (0, 1, 2):
         level.add_argument(f"-O{n}", dest="opt_level", action="store_const", const=n, help=f"optimization level {n}")
@@ -133,11 +136,22 @@ def summary(model: Model) -> str:
 def cmd_compile(args) -> int:
     out = args.output
     suffix = os.path.splitext(out)[1].lower() if out else None
-    if suffix not in (None, ".txt", ".dot", ".svg", ".png"):
-        print(f"nngraph compile: error: cannot write {suffix} files yet; use .txt, .dot, .svg or .png",
+    if suffix not in (None, ".txt", ".dot", ".svg", ".png", ".onnx"):
+        print(f"nngraph compile: error: cannot write {suffix} files; use .onnx, .txt, .dot, .svg or .png",
+              file=sys.stderr)
+        return 2
+    if args.train and suffix != ".onnx" or args.grad and args.train:
+        print("nngraph compile: error: --train exports a training step to ONNX: use it alone with -o OUT.onnx",
               file=sys.stderr)
         return 2
     model = load(args.model, args.model_name)
+    if suffix == ".onnx":
+        params = load_npz(args.params) if args.params else None
+        onnx_model = model.export_onnx(out, params, grad=args.grad, train=args.train, opt_level=args.opt_level)
+        graph = onnx_model.graph
+        print(f"wrote {out}: {len(graph.node)} ONNX nodes, {len(graph.input)} inputs, {len(graph.output)} outputs "
+              f"(opset {onnx_model.opset_import[0].version})")
+        return 0
     stats: list = []
     graph = model.compile(grad=args.grad, opt_level=args.opt_level, stats=stats,
                           observe=print_after(args.print_after))

@@ -33,10 +33,91 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
-def defop(name: str, infer, vjp=None, arity: int | None = None) -> OpDef:
+def defop(name: str, infer, vjp=None, arity: int | None = None, onnx=None) -> OpDef:
     assert name not in OPS, f"op {name} defined twice"
-    OPS[name] = opdef = OpDef(name, infer, vjp, arity=arity)
+    OPS[name] = opdef = OpDef(name, infer, vjp, onnx, arity=arity)
     return opdef
+
+
+# ---------------------------------------------------------------- ONNX lowering helpers
+# A lowering is ``lower(b, node, inputs) -> [output names]``: `b` is nngraph.onnx_export.Builder
+# (b.op(op_type, *inputs, n_outputs=1, **attrs), b.const(array), b.ints(values), b.dtype(name),
+# b.lower(node, inputs) for a made-up node), `inputs` the ONNX names of the node's inputs.
+def onnx_same(op_type: str, **fixed):
+    """An op that is one ONNX operator with the same inputs."""
+    return lambda b, node, inputs: [b.op(op_type, *inputs, **fixed)]
+
+
+def _onnx_reduce(op_type: str):
+    def lower(b, node, inputs):
+        axes = node.attrs.get("axes")
+        keep = int(bool(node.attrs.get("keepdims", False)))
+        if axes is None:
+            return [b.op(op_type, inputs[0], keepdims=keep)]
+        axes = [axes] if isinstance(axes, int) else list(axes)
+        if not axes:                          # reducing over no axis changes nothing
+            return [b.op("Identity", inputs[0])]
+        return [b.op(op_type, inputs[0], b.ints(axes), keepdims=keep)]
+    return lower
+
+
+def _axis_onnx(op_type: str):
+    return lambda b, node, inputs: [b.op(op_type, inputs[0], axis=node.attrs.get("axis", -1))]
+
+
+def _softplus_onnx(b, node, inputs):
+    # relu(x) + log(1 + exp(-|x|)): finite for any x, where log(1 + exp(x)) overflows
+    x = inputs[0]
+    tail = b.op("Log", b.op("Add", b.const(1, node.out.dtype), b.op("Exp", b.op("Neg", b.op("Abs", x)))))
+    return [b.op("Add", b.op("Relu", x), tail)]
+
+
+def _cast_onnx(b, node, inputs):
+    return [b.op("Cast", inputs[0], to=b.dtype(node.attrs["dtype"]))]
+
+
+def _argmax_onnx(b, node, inputs):
+    return [b.op("ArgMax", inputs[0], axis=node.attrs.get("axis", -1), keepdims=int(node.attrs.get("keepdims", False)))]
+
+
+def _one_hot_onnx(b, node, inputs):
+    # indices[..., None] == arange(depth), as the kernel: onnxruntime's OneHot lacks float64 values
+    indices = b.op("Cast", inputs[0], to=b.dtype("int64"))
+    hits = b.op("Equal", b.op("Unsqueeze", indices, b.ints([-1])), b.ints(range(node.attrs["depth"])))
+    return [b.op("Cast", hits, to=b.dtype(node.out.dtype))]
+
+
+def _constant_onnx(b, node, inputs):
+    return [b.const(node.attrs["value"])]
+
+
+def _dim_size_onnx(b, node, inputs):
+    x = node.inputs[0]
+    axes = node.attrs.get("axes")
+    axes = list(range(x.type.rank)) if axes is None else [axes] if isinstance(axes, int) else list(axes)
+    sizes = b.op("Gather", b.op("Shape", inputs[0]), b.ints(axes), axis=0)
+    return [b.op("Cast", b.op("ReduceProd", sizes, keepdims=0), to=b.dtype(node.out.dtype))]
+
+
+def _transpose_onnx(b, node, inputs):
+    perm = node.attrs.get("perm")
+    return [b.op("Transpose", inputs[0], perm=list(perm) if perm is not None else None)]
+
+
+def _reshape_onnx(b, node, inputs):
+    return [b.op("Reshape", inputs[0], b.ints(node.attrs["shape"]))]     # 0 copies, -1 infers: as here
+
+
+def _reshape_like_onnx(b, node, inputs):
+    return [b.op("Reshape", inputs[0], b.op("Shape", inputs[1]))]
+
+
+def _broadcast_like_onnx(b, node, inputs):
+    return [b.op("Expand", inputs[0], b.op("Shape", inputs[1]))]       # Expand broadcasts both ways
+
+
+def _expand_dims_onnx(b, node, inputs):
+    return [b.op("Unsqueeze", inputs[0], b.ints(node.attrs["axes"]))]
 
 
 class Emitter:
@@ -189,11 +270,12 @@ def sum_to(e: Emitter, g: Value, target: Value) -> Value:
 
 # ---------------------------------------------------------------- arithmetic
 defop("add", elementwise("add", float_only=False), arity=2,
-      vjp=lambda e, n, gs, w: [e.sum_to(gs[0], x) if want else None for x, want in zip(n.inputs, w)])
+      vjp=lambda e, n, gs, w: [e.sum_to(gs[0], x) if want else None for x, want in zip(n.inputs, w)],
+      onnx=onnx_same("Add"))
 
 defop("sub", elementwise("sub", float_only=False), arity=2,
       vjp=lambda e, n, gs, w: [e.sum_to(gs[0], n.inputs[0]) if w[0] else None,
-                               e.sum_to(e("neg", gs[0]), n.inputs[1]) if w[1] else None])
+                               e.sum_to(e("neg", gs[0]), n.inputs[1]) if w[1] else None], onnx=onnx_same("Sub"))
 
 
 def _mul_vjp(e, n, gs, w):
@@ -202,7 +284,7 @@ def _mul_vjp(e, n, gs, w):
             e.sum_to(e("mul", gs[0], a), b) if w[1] else None]
 
 
-defop("mul", elementwise("mul", float_only=False), _mul_vjp, arity=2)
+defop("mul", elementwise("mul", float_only=False), _mul_vjp, arity=2, onnx=onnx_same("Mul"))
 
 
 def _div_vjp(e, n, gs, w):
@@ -212,7 +294,7 @@ def _div_vjp(e, n, gs, w):
     return [da, db]
 
 
-defop("div", elementwise("div"), _div_vjp, arity=2)
+defop("div", elementwise("div"), _div_vjp, arity=2, onnx=onnx_same("Div"))
 
 
 def _pow_vjp(e, n, gs, w):
@@ -225,27 +307,30 @@ def _pow_vjp(e, n, gs, w):
     return [da, db]
 
 
-defop("pow", elementwise("pow"), _pow_vjp, arity=2)
+defop("pow", elementwise("pow"), _pow_vjp, arity=2, onnx=onnx_same("Pow"))
 
-defop("neg", unary("neg", float_only=False), arity=1, vjp=lambda e, n, gs, w: [e("neg", gs[0])])
-defop("exp", unary("exp"), arity=1, vjp=lambda e, n, gs, w: [e("mul", gs[0], n.out)])
-defop("log", unary("log"), arity=1, vjp=lambda e, n, gs, w: [e("div", gs[0], n.inputs[0])])
+defop("neg", unary("neg", float_only=False), arity=1, vjp=lambda e, n, gs, w: [e("neg", gs[0])],
+      onnx=onnx_same("Neg"))
+defop("exp", unary("exp"), arity=1, vjp=lambda e, n, gs, w: [e("mul", gs[0], n.out)], onnx=onnx_same("Exp"))
+defop("log", unary("log"), arity=1, vjp=lambda e, n, gs, w: [e("div", gs[0], n.inputs[0])], onnx=onnx_same("Log"))
 defop("sqrt", unary("sqrt"), arity=1,
-      vjp=lambda e, n, gs, w: [e("div", gs[0], e("mul", e.const(2, n.out), n.out))])
+      vjp=lambda e, n, gs, w: [e("div", gs[0], e("mul", e.const(2, n.out), n.out))], onnx=onnx_same("Sqrt"))
 defop("abs", unary("abs", float_only=False), arity=1,
-      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sign", n.inputs[0]))])
-defop("sign", unary("sign", float_only=False), arity=1)
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sign", n.inputs[0]))], onnx=onnx_same("Abs"))
+defop("sign", unary("sign", float_only=False), arity=1, onnx=onnx_same("Sign"))
 
 # ---------------------------------------------------------------- activations
 defop("relu", unary("relu"), arity=1,
       vjp=lambda e, n, gs, w: [e("where", e("greater", n.inputs[0], e.const(0, n.inputs[0])),
-                                 gs[0], e.const(0, gs[0]))])
+                                 gs[0], e.const(0, gs[0]))], onnx=onnx_same("Relu"))
 defop("sigmoid", unary("sigmoid"), arity=1,   # s' = s (1 - s)
-      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", n.out, e("sub", e.const(1, n.out), n.out)))])
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", n.out, e("sub", e.const(1, n.out), n.out)))],
+      onnx=onnx_same("Sigmoid"))
 defop("tanh", unary("tanh"), arity=1,         # tanh' = 1 - tanh^2
-      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sub", e.const(1, n.out), e("mul", n.out, n.out)))])
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sub", e.const(1, n.out), e("mul", n.out, n.out)))],
+      onnx=onnx_same("Tanh"))
 defop("softplus", unary("softplus"), arity=1,  # softplus' = sigmoid
-      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sigmoid", n.inputs[0]))])
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sigmoid", n.inputs[0]))], onnx=_softplus_onnx)
 
 
 def _axis_rule(opname):
@@ -268,12 +353,15 @@ def _log_softmax_vjp(e, n, gs, w):   # g - softmax * sum(g)
     return [e("sub", gs[0], e("mul", e("exp", n.out), total))]
 
 
-defop("softmax", _axis_rule("softmax"), _softmax_vjp, arity=1)
-defop("log_softmax", _axis_rule("log_softmax"), _log_softmax_vjp, arity=1)
+defop("softmax", _axis_rule("softmax"), _softmax_vjp, arity=1, onnx=_axis_onnx("Softmax"))
+defop("log_softmax", _axis_rule("log_softmax"), _log_softmax_vjp, arity=1, onnx=_axis_onnx("LogSoftmax"))
 
 # ---------------------------------------------------------------- comparisons and selection
-for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
-    defop(_name, comparison(_name), arity=2)
+_COMPARISONS = {"less": "Less", "less_equal": "LessOrEqual", "greater": "Greater",
+                "greater_equal": "GreaterOrEqual", "equal": "Equal", "not_equal": None}
+for _name, _op_type in _COMPARISONS.items():
+    defop(_name, comparison(_name), arity=2,
+          onnx=onnx_same(_op_type) if _op_type else lambda b, node, inputs: [b.op("Not", b.op("Equal", *inputs))])
 
 
 def _where_infer(types, attrs):
@@ -291,7 +379,7 @@ def _where_vjp(e, n, gs, w):
             e.sum_to(e("where", cond, zero, gs[0]), b) if w[2] else None]
 
 
-defop("where", _where_infer, _where_vjp, arity=3)
+defop("where", _where_infer, _where_vjp, arity=3, onnx=onnx_same("Where"))
 
 
 def _cast_infer(types, attrs):
@@ -299,7 +387,8 @@ def _cast_infer(types, attrs):
 
 
 defop("cast", _cast_infer, arity=1,
-      vjp=lambda e, n, gs, w: [e("cast", gs[0], dtype=n.inputs[0].dtype) if n.inputs[0].type.is_float else None])
+      vjp=lambda e, n, gs, w: [e("cast", gs[0], dtype=n.inputs[0].dtype) if n.inputs[0].type.is_float else None],
+      onnx=_cast_onnx)
 
 
 def _argmax_infer(types, attrs):
@@ -310,7 +399,7 @@ def _argmax_infer(types, attrs):
     return [TensorType("int64", tuple(shape))]
 
 
-defop("argmax", _argmax_infer, arity=1)
+defop("argmax", _argmax_infer, arity=1, onnx=_argmax_onnx)
 
 
 def _one_hot_infer(types, attrs):
@@ -319,7 +408,7 @@ def _one_hot_infer(types, attrs):
     return [TensorType(attrs.get("dtype", "float32"), t.shape + (attrs["depth"],))]
 
 
-defop("one_hot", _one_hot_infer, arity=1)
+defop("one_hot", _one_hot_infer, arity=1, onnx=_one_hot_onnx)
 
 
 def _fill_infer(types, attrs):
@@ -345,10 +434,11 @@ def _constant_infer(types, attrs):
     return [TensorType(str(value.dtype), tuple(value.shape))]
 
 
-defop("constant", _constant_infer, arity=0)
+defop("constant", _constant_infer, arity=0, onnx=_constant_onnx)
 
 # ---------------------------------------------------------------- reductions
-defop("sum", reduction("sum"), arity=1, vjp=lambda e, n, gs, w: [restore_reduced(e, gs[0], n)])
+defop("sum", reduction("sum"), arity=1, vjp=lambda e, n, gs, w: [restore_reduced(e, gs[0], n)],
+      onnx=_onnx_reduce("ReduceSum"))
 
 
 def _mean_vjp(e, n, gs, w):
@@ -356,7 +446,7 @@ def _mean_vjp(e, n, gs, w):
     return [restore_reduced(e, e("div", gs[0], count), n)]
 
 
-defop("mean", reduction("mean"), _mean_vjp, arity=1)
+defop("mean", reduction("mean"), _mean_vjp, arity=1, onnx=_onnx_reduce("ReduceMean"))
 
 
 def _max_vjp(e, n, gs, w):
@@ -368,14 +458,14 @@ def _max_vjp(e, n, gs, w):
     return [e("mul", share, restore_reduced(e, gs[0], n))]
 
 
-defop("max", reduction("max"), _max_vjp, arity=1)
+defop("max", reduction("max"), _max_vjp, arity=1, onnx=_onnx_reduce("ReduceMax"))
 
 
 def _dim_size_infer(types, attrs):
     return [TensorType(attrs.get("dtype", "float32"), ())]
 
 
-defop("dim_size", _dim_size_infer, arity=1)   # product of the sizes of some axes, as a scalar
+defop("dim_size", _dim_size_infer, arity=1, onnx=_dim_size_onnx)   # product of the sizes of some axes, as a scalar
 
 # ---------------------------------------------------------------- shapes
 def _matmul_infer(types, attrs):
@@ -401,7 +491,7 @@ def _matmul_vjp(e, n, gs, w):
             e.sum_to(e("matmul", _swap_last(e, a), gs[0]), b) if w[1] else None]
 
 
-defop("matmul", _matmul_infer, _matmul_vjp, arity=2)
+defop("matmul", _matmul_infer, _matmul_vjp, arity=2, onnx=onnx_same("MatMul"))
 
 
 def _transpose_infer(types, attrs):
@@ -416,7 +506,7 @@ def _transpose_vjp(e, n, gs, w):
     return [e("transpose", gs[0], perm=tuple(int(i) for i in np.argsort(perm)))]
 
 
-defop("transpose", _transpose_infer, _transpose_vjp, arity=1)
+defop("transpose", _transpose_infer, _transpose_vjp, arity=1, onnx=_transpose_onnx)
 
 
 def _reshape_infer(types, attrs):
@@ -458,11 +548,14 @@ def _divide_dims(have, known) -> Dim:
     return str(num) if den == 1 else f"({num})/({den})"
 
 
-defop("reshape", _reshape_infer, arity=1, vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
+defop("reshape", _reshape_infer, arity=1, vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])],
+      onnx=_reshape_onnx)
 defop("reshape_like", lambda types, attrs: [types[0].with_shape(types[1].shape)], arity=2,
-      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0]) if w[0] else None, None])
+      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0]) if w[0] else None, None],
+      onnx=_reshape_like_onnx)
 defop("broadcast_like", lambda types, attrs: [types[0].with_shape(broadcast_shapes(types[0].shape, types[1].shape))],
-      arity=2, vjp=lambda e, n, gs, w: [e.sum_to(gs[0], n.inputs[0]) if w[0] else None, None])
+      arity=2, vjp=lambda e, n, gs, w: [e.sum_to(gs[0], n.inputs[0]) if w[0] else None, None],
+      onnx=_broadcast_like_onnx)
 
 
 def _expand_dims_infer(types, attrs):
@@ -474,7 +567,7 @@ def _expand_dims_infer(types, attrs):
 
 
 defop("expand_dims", _expand_dims_infer, arity=1,
-      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])
+      vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])], onnx=_expand_dims_onnx)
 
 
 # ---------------------------------------------------------------- recurrence
@@ -544,7 +637,26 @@ def _full(e, g, like):
     return g if g.shape == like.shape else e("broadcast_like", g, like)
 
 
-defop("scan", _scan_infer, _scan_vjp)
+def _scan_onnx(b, node, inputs):
+    """ONNX Scan: reversed scans read their sequences from the end and prepend their results, so
+    result t stays at position t as here. A scan with a step count only scans a dummy sequence."""
+    from nngraph.onnx_export import lower_body
+    attrs, body = node.attrs, node.attrs["body"]
+    carries, seqs, captured = scan_parts(inputs, attrs)
+    extra = []
+    if not seqs:
+        seqs, extra = [b.const(np.zeros(attrs["length"], np.float32))], [TensorType("float32", ())]
+    n_saved = len(carries) if attrs.get("save_carries") else 0
+    graph = lower_body(b, body, len(carries) + attrs["n_seq"], captured, extra, echo_inputs=n_saved)
+    n_results = len(body.outputs) - len(carries) + n_saved
+    direction = int(bool(attrs.get("reverse")))
+    outputs = b.op("Scan", *carries, *seqs, n_outputs=len(node.outputs), body=graph, num_scan_inputs=len(seqs),
+                   scan_input_directions=[direction] * len(seqs),
+                   scan_output_directions=[direction] * n_results or None)
+    return outputs if isinstance(outputs, list) else [outputs]
+
+
+defop("scan", _scan_infer, _scan_vjp, onnx=_scan_onnx)
 
 
 # ---------------------------------------------------------------- convolution, pooling, indexing

@@ -16,12 +16,6 @@ from nngraph.ir import Graph, TensorType
 from nngraph.runtime.data import Dataset
 from nngraph.runtime.executor import Plan
 from nngraph.runtime.kernels import KERNELS
-from test_op_gradients import BINDINGS, GRADIENT_CASES, feeds_for
-
-IMAGE_OPS = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad",
-             "max_pool2d_select", "avg_pool2d", "avg_pool2d_grad", "slice", "slice_grad", "pad", "concat",
-             "gather", "scatter_add"}
-
 
 def load_source(tmp_path, source: str, name: str = "m.nn"):
     path = tmp_path / name
@@ -270,30 +264,7 @@ def test_a_small_cnn_trains(tmp_path):
     assert (logits.argmax(-1) == test_label).mean() >= 0.95
 
 
-# ================================================================ ONNX parity, op by op
-PARITY_CASES = [c for c in GRADIENT_CASES if c.op in IMAGE_OPS]
-
-
-@pytest.mark.parametrize("case", PARITY_CASES, ids=[c.id for c in PARITY_CASES])
-def test_onnx_parity(case):
-    """The op alone, exported and run by onnxruntime, against the NumPy kernel, at two sizes of
-    each symbolic dim (float32: onnxruntime has no float64 Conv, ConvTranspose or AveragePool)."""
-    ort = pytest.importorskip("onnxruntime")
-    from nngraph.onnx_export import to_onnx
-    g = Graph(case.id)
-    values = [g.add_input(f"x{i}", TensorType({"int": "int64"}.get(s.kind, "float32"), tuple(s.shape)))
-              for i, s in enumerate(case.inputs)]
-    g.outputs["out"], = g.apply(case.op, values, case.attrs)
-    session = ort.InferenceSession(to_onnx(g, {}).SerializeToString(), providers=["CPUExecutionProvider"])
-    plan = Plan(g)
-    for n in (2, 3):
-        feeds = feeds_for(case, g, BINDINGS | {"N": n}, "float32", seed=n)
-        want = plan.run(feeds)["out"]
-        got, = session.run(None, feeds)
-        assert got.shape == want.shape and got.dtype == want.dtype
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-
-
+# ================================================================ ONNX (per-op parity: tests/test_onnx_export.py)
 def test_gather_and_scatter_add_with_negative_indices_in_onnxruntime():
     """Negative indices count from the end, in the kernels and in the exported graph."""
     ort = pytest.importorskip("onnxruntime")

@@ -1,0 +1,155 @@
+"""ONNX export: every op has a lowering, every exported model passes the full ONNX check, and
+onnxruntime computes what the NumPy runtime computes — op by op, for every model (inference at two
+sizes of its symbolic dims, gradients), and over five training steps with SGD and Adam."""
+import glob
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import concrete_shape
+from test_op_gradients import BINDINGS, GRADIENT_CASES, SHAPE_ONLY_CASES, feeds_for
+import nngraph
+from nngraph.cli import main
+from nngraph.diagnostics import NNError
+from nngraph.ir import Graph, TensorType
+from nngraph.onnx_export import OPSET, to_onnx
+from nngraph.ops import OPS
+from nngraph.runtime.executor import Plan
+from nngraph.training import initial_state, new_name, train_step_graph
+
+
+def session(model_proto):
+    return ort.InferenceSession(model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run_ort(sess, feeds):
+    # inputs with an initializer (parameters, optimizer state) are "overridable initializers"
+    names = {i.name for i in sess.get_inputs() + sess.get_overridable_initializers()}
+    outputs = sess.run(None, {k: v for k, v in feeds.items() if k in names})
+    return dict(zip([o.name for o in sess.get_outputs()], outputs))
+
+
+def test_every_op_has_an_onnx_lowering():
+    assert sorted(name for name, op in OPS.items() if op.onnx is None) == []
+
+
+# ================================================================ op by op
+PER_OP = [c for c in GRADIENT_CASES + SHAPE_ONLY_CASES if c.op != "scan"]
+
+
+@pytest.mark.parametrize("case", PER_OP, ids=[c.id for c in PER_OP])
+def test_op_parity_in_onnxruntime(case):
+    """The op alone, at two sizes of each symbolic dim, in float32 (onnxruntime has no float64
+    Conv, ConvTranspose or AveragePool)."""
+    g = Graph(case.id)
+    values = [g.add_input(f"x{i}", TensorType({"int": "int64", "bool": "bool"}.get(s.kind, "float32"), tuple(s.shape)))
+              for i, s in enumerate(case.inputs)]
+    outs = g.apply(case.op, values, case.attrs)
+    for i, out in enumerate(outs):
+        g.outputs[f"out{i}"] = out
+    sess, plan = session(to_onnx(g, {})), Plan(g)
+    for n in (2, 3):
+        feeds = feeds_for(case, g, BINDINGS | {"N": n}, "float32", seed=n)
+        want, got = plan.run(feeds), run_ort(sess, feeds)
+        for key in want:
+            assert got[key].shape == want[key].shape and got[key].dtype == want[key].dtype, key
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+# ================================================================ every model
+def model_variants():
+    from nngraph.dsl.loader import load_program
+    for path in sorted(glob.glob("models/*.nn")):
+        for m in load_program(path).module.models:
+            yield path, m.name
+
+
+def random_feeds(graph, n, seed=0):
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for v in graph.inputs:
+        shape = tuple(n if isinstance(d, str) else d for d in v.shape)
+        feeds[v.name] = rng.integers(0, 3, shape) if v.dtype.startswith("int") else \
+            rng.normal(size=shape).astype(v.dtype)
+    return feeds
+
+
+@pytest.mark.parametrize("path,name", list(model_variants()), ids=lambda x: x)
+def test_model_exports_and_matches_in_onnxruntime(tmp_path, path, name):
+    model = nngraph.load(path, name)
+    params = model.init(0)
+    file = tmp_path / "m.onnx"
+    model.export_onnx(str(file), params)
+    proto = onnx.load(str(file))
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version == OPSET >= 18
+    graph = model.compile(opt_level=1)
+    assert [i.name for i in proto.graph.input] == [v.name for v in graph.inputs]
+    assert [o.name for o in proto.graph.output] == list(graph.outputs)
+    symbolic = {d.dim_param for i in proto.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+    assert symbolic == {d for v in graph.inputs for d in v.shape if isinstance(d, str)}
+    sess, plan = session(proto), Plan(graph)
+    for n in (3, 7):                            # symbolic dims bound to two sizes
+        feeds = random_feeds(graph, n, seed=n)
+        want, got = plan.run(feeds, params), run_ort(sess, feeds)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("path,name", list(model_variants()), ids=lambda x: x)
+def test_gradient_export_matches(tmp_path, path, name):
+    model = nngraph.load(path, name)
+    params = model.init(0)
+    proto = model.export_onnx(str(tmp_path / "g.onnx"), params, grad=True)
+    graph = model.compile(grad=True, opt_level=1)
+    feeds = random_feeds(graph, 4)
+    want, got = Plan(graph).run(feeds, params), run_ort(session(proto), feeds)
+    assert set(got) == set(want) and any(k.startswith("grad:") for k in got)
+    for key in want:                            # float32 sums over a batch: a little looser
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("path", ["models/squiggle.nn", "models/iris.nn", "models/rnn.nn"])
+def test_five_training_steps_in_onnxruntime_equal_five_in_numpy(tmp_path, path):
+    """squiggle: SGD; iris: Adam; rnn: SGD through a Scan (backpropagation through time)."""
+    model = nngraph.load(path)
+    optimizer = model.train_config.optimizer
+    proto = model.export_onnx(str(tmp_path / "step.onnx"), train=True)
+    assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node)     # standard ONNX operators only
+    sess, plan = session(proto), Plan(train_step_graph(model.graph, optimizer, 1))
+    batch = model.load_data().arrays
+    params = model.init(0)
+    ours = theirs = params | initial_state(model.graph, optimizer)
+    for _ in range(5):
+        out = plan.run(batch | ours, {k: ours[k] for k in params})
+        ours = {k: out[new_name(k)] for k in ours}
+        out = run_ort(sess, batch | theirs)
+        theirs = {k: out[new_name(k)] for k in theirs}
+    for key in ours:
+        np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert any(not np.allclose(ours[k], v) for k, v in params.items())       # the steps moved the weights
+
+
+def test_cli_exports_inference_gradient_and_training_step(tmp_path, capsys):
+    params = tmp_path / "w.npz"
+    nngraph.save_npz(str(params), {k: v + 1 for k, v in nngraph.load("models/iris.nn").init(0).items()})
+    for flags in ([], ["--grad"], ["--train"]):
+        out = tmp_path / f"m{len(flags)}{''.join(flags)}.onnx"
+        assert main(["compile", "models/iris.nn", "-o", str(out), "--params", str(params)] + flags) == 0
+        onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "m0.onnx")).graph.initializer}
+    np.testing.assert_allclose(weights["hidden.w"], nngraph.load("models/iris.nn").init(0)["hidden.w"] + 1)
+    assert main(["compile", "models/iris.nn", "--train", "-o", str(tmp_path / "x.txt")]) == 2
+
+
+def test_an_op_without_lowering_is_a_diagnostic_and_no_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(OPS["relu"], "onnx", None)
+    out = tmp_path / "m.onnx"
+    assert main(["compile", "models/iris.nn", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error: cannot export `relu` to ONNX: the op has no ONNX lowering" in err
+    assert "layers.nn:9:" in err and not out.exists()
+    with pytest.raises(NNError, match="cannot export `relu`"):
+        nngraph.load("models/iris.nn").export_onnx(str(out))
