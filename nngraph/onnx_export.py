@@ -27,7 +27,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nngraph.diagnostics import NNError
-from nngraph.ir import Graph, Node, TensorType, Value
+from nngraph.ir import Graph, Node, TensorType
 from nngraph.ops import OPS
 
 OPSET = 18

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from nngraph.ir import Graph, TensorType
+from nngraph.ir import Graph
 from nngraph.ops import OPS
 from nngraph.runtime.kernels import KERNELS
 
@@ -169,3 +169,23 @@ def fd():
 @pytest.fixture(name="typed_run")
 def typed_run_fixture():
     return typed_run
+
+
+# ---------------------------------------------------------------- the models in models/
+def model_variants() -> list[tuple[str, str]]:
+    """(path, model name) for every model of every file in models/."""
+    import glob
+    from nngraph.dsl.loader import load_program
+    return [(path, m.name) for path in sorted(glob.glob("models/*.nn")) for m in load_program(path).module.models]
+
+
+def model_feeds(graph: Graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for a model's graph with every symbolic dim bound to `n`: normal floats of the
+    input's dtype, integers in [0, 3) (valid class labels and word ids for every model here)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for v in graph.inputs:
+        shape = tuple(n if isinstance(d, str) else d for d in v.shape)
+        feeds[v.name] = rng.integers(0, 3, shape) if v.dtype.startswith("int") else \
+            rng.normal(size=shape).astype(v.dtype)
+    return feeds

@@ -1,14 +1,12 @@
 """ONNX export: every op has a lowering, every exported model passes the full ONNX check, and
 onnxruntime computes what the NumPy runtime computes — op by op, for every model (inference at two
 sizes of its symbolic dims, gradients), and over five training steps with SGD and Adam."""
-import glob
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import concrete_shape
+from conftest import model_feeds, model_variants
 from test_op_gradients import BINDINGS, GRADIENT_CASES, SHAPE_ONLY_CASES, feeds_for
 import nngraph
 from nngraph.cli import main
@@ -59,23 +57,6 @@ def test_op_parity_in_onnxruntime(case):
 
 
 # ================================================================ every model
-def model_variants():
-    from nngraph.dsl.loader import load_program
-    for path in sorted(glob.glob("models/*.nn")):
-        for m in load_program(path).module.models:
-            yield path, m.name
-
-
-def random_feeds(graph, n, seed=0):
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for v in graph.inputs:
-        shape = tuple(n if isinstance(d, str) else d for d in v.shape)
-        feeds[v.name] = rng.integers(0, 3, shape) if v.dtype.startswith("int") else \
-            rng.normal(size=shape).astype(v.dtype)
-    return feeds
-
-
 @pytest.mark.parametrize("path,name", list(model_variants()), ids=lambda x: x)
 def test_model_exports_and_matches_in_onnxruntime(tmp_path, path, name):
     model = nngraph.load(path, name)
@@ -92,7 +73,7 @@ def test_model_exports_and_matches_in_onnxruntime(tmp_path, path, name):
     assert symbolic == {d for v in graph.inputs for d in v.shape if isinstance(d, str)}
     sess, plan = session(proto), Plan(graph)
     for n in (3, 7):                            # symbolic dims bound to two sizes
-        feeds = random_feeds(graph, n, seed=n)
+        feeds = model_feeds(graph, n, seed=n)
         want, got = plan.run(feeds, params), run_ort(sess, feeds)
         for key in want:
             np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
@@ -104,7 +85,7 @@ def test_gradient_export_matches(tmp_path, path, name):
     params = model.init(0)
     proto = model.export_onnx(str(tmp_path / "g.onnx"), params, grad=True)
     graph = model.compile(grad=True, opt_level=1)
-    feeds = random_feeds(graph, 4)
+    feeds = model_feeds(graph, 4)
     want, got = Plan(graph).run(feeds, params), run_ort(session(proto), feeds)
     assert set(got) == set(want) and any(k.startswith("grad:") for k in got)
     for key in want:                            # float32 sums over a batch: a little looser

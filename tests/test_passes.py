@@ -1,10 +1,9 @@
 """Passes preserve values (every model, -O0 against -O1 and -O2, with and without --grad, the
 verifier between passes) and each rewrite fires where it should (golden IR) and nowhere else."""
-import glob
-
 import numpy as np
 import pytest
 
+from conftest import model_feeds, model_variants
 import nngraph
 from nngraph.ir import Graph, TensorType
 from nngraph.ops import Expr
@@ -14,21 +13,6 @@ from nngraph.passes import (PIPELINES, algebraic_simplification, common_subexpre
 from nngraph.runtime.executor import Plan
 from nngraph.runtime.kernels import KERNELS
 from nngraph.verify import verify
-
-
-def model_variants():
-    from nngraph.dsl.loader import load_program
-    for path in sorted(glob.glob("models/*.nn")):
-        for m in load_program(path).module.models:
-            yield path, m.name
-
-
-def random_feeds(graph, rng, n=5):
-    feeds = {}
-    for v in graph.inputs:
-        shape = tuple(n if isinstance(d, str) else d for d in v.shape)
-        feeds[v.name] = rng.integers(0, 3, shape) if v.dtype.startswith("int") else rng.normal(size=shape)
-    return feeds
 
 
 def run(graph, feeds, params=None):
@@ -52,7 +36,7 @@ def test_optimized_graph_computes_the_same_values(path, name, grad, level):
     optimized = model.compile(grad=grad, opt_level=level, observe=check_between_passes)
     assert seen, "the pipeline ran no pass"
     for n in (3, 7):                        # symbolic dims bound to two sizes
-        feeds = random_feeds(model.graph, np.random.default_rng(n), n)
+        feeds = model_feeds(model.graph, n, seed=n)
         expected, actual = run(reference, feeds, params), run(optimized, feeds, params)
         assert set(actual) == set(expected)
         for key in expected:
@@ -121,8 +105,7 @@ def rewrites_to(graph, passes, expected, domain="any"):
         graph = run_pass(graph)
         verify(graph)
     assert brief(graph) == expected
-    rng = np.random.default_rng(0)
-    feeds = random_feeds(reference, rng, 4)
+    feeds = model_feeds(reference, 4)
     if domain == "positive":
         feeds = {k: np.abs(v) + 0.1 for k, v in feeds.items()}
     want, got = Plan(reference).run(feeds), Plan(graph).run(feeds)

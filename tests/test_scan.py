@@ -57,7 +57,7 @@ def feeds(graph, T=5, B=2, seed=0):
 
 
 def reference_rnn(f, reverse=False, steps=None):
-    h, outs = f["h0"], []
+    h = f["h0"]
     order = range(len(f["xs"])) if steps is None else range(steps)
     order = list(reversed(order)) if reverse else list(order)
     ys = {}
