@@ -300,3 +300,37 @@ def _pad(call, x, pads, value):
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         call.fail(f"argument `value` of `pad` must be a number, got {_describe(value)}", "value")
     return call.emit("pad", x, pads=flat, value=float(value) if x.type.is_float else int(value))
+
+
+# ---------------------------------------------------------------- attention helpers
+for _op in ("sin", "cos"):
+    _unary(_op)
+
+
+@builtin("positions", "x", ("axis", 0),
+         doc="the indices 0, 1, ..., size - 1 of one axis of x (int64), its size read at run time if symbolic")
+def _positions(call, x, axis):
+    return call.emit("positions", call.tensor(x, "x"), axis=call.int(axis, "axis"))
+
+
+@builtin("arange", "n", doc="the integers 0, 1, ..., n - 1 (int64) for an n known at compile time")
+def _arange(call, n):
+    n = call.int(n, "n")
+    if n < 1:
+        call.fail(f"`arange` needs a positive count, got {n}", "n")
+    return call.elab.constant(np.arange(n), "int64", call.span, call.scope)
+
+
+@builtin("swap_axes", "x", ("a", -2), ("b", -1),
+         doc="exchange two axes of x (default the last two, as for the keys in q @ swap_axes(k))")
+def _swap_axes(call, x, a, b):
+    from nngraph.ops import ShapeError, norm_axis
+    x = call.tensor(x, "x")
+    rank = x.type.rank
+    try:
+        a, b = norm_axis(call.int(a, "a"), rank), norm_axis(call.int(b, "b"), rank)
+    except ShapeError as err:
+        call.fail(str(err), "a")
+    perm = list(range(rank))
+    perm[a], perm[b] = perm[b], perm[a]
+    return call.emit("transpose", x, perm=tuple(perm))

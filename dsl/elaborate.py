@@ -154,6 +154,7 @@ class Elaborator:
         self.graph: Graph | None = None        # the model's graph: inputs, params and outputs live here
         self.frames: list[ScanFrame] = []       # scan bodies being built, innermost last
         self.anonymous = 0
+        self.sharing = 0                       # > 0 while a layer instance runs a second time
 
     # ---- IR emission with spans ----
     def emit(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> Value:
@@ -379,6 +380,13 @@ class Elaborator:
                           stmt.shape.span, hint="check the layer's compile-time arguments")
         init = self.initializer(stmt, scope)
         name = self.param_prefix(scope, stmt.name)
+        if self.sharing:     # a layer called again: the layers inside it reuse their weights by name
+            shared = next((p for p in self.graph.params if p.name == name), None)
+            if shared is not None:
+                if tuple(shared.shape) != shape:
+                    raise NNError(f"`{name}` is shared between calls of its layer, but this call needs shape "
+                                  f"{fmt_shape(shape)}, not {fmt_shape(shared.shape)}", stmt.span)
+                return shared
         return self.graph.add_param(name, TensorType(dtype, shape), init, stmt.span)
 
     def initializer(self, stmt: ast.ParamDecl, scope: Scope) -> ParamInit:
@@ -736,7 +744,11 @@ class Elaborator:
                 self.match_shape(tparam.shape, value, bindings, f"argument `{tparam.name}` of layer `{defn.name}`", span)
             bindings[tparam.name] = value
         try:
-            result = self.layer_body(inst, body, e.span)
+            self.sharing += inst.called
+            try:
+                result = self.layer_body(inst, body, e.span)
+            finally:
+                self.sharing -= inst.called
         except NNError as err:
             # an error inside the layer also shows where the user called it, like a stack trace
             err.notes.append((f"in layer `{defn.name}` called here", e.span))

@@ -1283,6 +1283,37 @@ for _name, _infer, _vjp, _arity, _lower in [
     defop(_name, _infer, _vjp, arity=_arity).onnx = _lower
 
 
+# ---------------------------------------------------------------- attention helpers
+# What attention layers and positional encodings need beyond the ops above (dsl/stdlib/attention.nn):
+# sine and cosine for sinusoidal positions, and `positions(x, axis)`, the indices 0, 1, ... of one
+# axis of x (its size may be symbolic, read at run time), from which causal masks and learned
+# position tables are built with comparisons and `gather`.
+defop("sin", unary("sin"), arity=1,                   # sin' = cos
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("cos", n.inputs[0]))], onnx=onnx_same("Sin"))
+defop("cos", unary("cos"), arity=1,                   # cos' = -sin
+      vjp=lambda e, n, gs, w: [e("neg", e("mul", gs[0], e("sin", n.inputs[0])))], onnx=onnx_same("Cos"))
+
+
+def _positions_infer(types, attrs):
+    t = types[0]
+    _check(t.rank >= 1, "`positions` needs a tensor with at least one axis, got a scalar")
+    axis = norm_axis(attrs.get("axis", 0), t.rank)
+    return [TensorType("int64", (t.shape[axis],))]
+
+
+def _positions_onnx(b, node, inputs):
+    x = node.inputs[0]
+    axis = norm_axis(node.attrs.get("axis", 0), x.type.rank)
+    size = x.shape[axis]
+    if isinstance(size, int):
+        return [b.const(np.arange(size, dtype=np.int64))]
+    count = b.op("Squeeze", b.op("Shape", inputs[0], start=axis, end=axis + 1), b.ints([0]))
+    return [b.op("Range", b.const(0, "int64"), count, b.const(1, "int64"))]
+
+
+defop("positions", _positions_infer, arity=1, onnx=_positions_onnx)   # 0, 1, ..., size - 1 of one axis: int64
+
+
 # ---------------------------------------------------------------- fused ops
 # Made only by the fusion passes (nngraph/passes/fusion.py), never written in .nn files: each is
 # one kernel call at run time and keeps a symbolic gradient, so a fused graph can still be

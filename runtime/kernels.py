@@ -347,6 +347,22 @@ def scatter_add(g, indices, table_ref, axis=0):
     return out
 
 
+# ---------------------------------------------------------------- attention helpers
+@kernel("sin")
+def sin(x):
+    return np.sin(x)
+
+
+@kernel("cos")
+def cos(x):
+    return np.cos(x)
+
+
+@kernel("positions")
+def positions(x, axis=0):
+    return np.arange(x.shape[axis], dtype=np.int64)
+
+
 # ---------------------------------------------------------------- fused ops (made by passes)
 @kernel("gemm")
 def gemm(a, b, c):

@@ -179,6 +179,12 @@ def model_variants() -> list[tuple[str, str]]:
     return [(path, m.name) for path in sorted(glob.glob("models/*.nn")) for m in load_program(path).module.models]
 
 
+def models_with_loss() -> list[tuple[str, str]]:
+    """The model variants that define `loss` (so have a gradient); a text generator has none."""
+    import nngraph
+    return [(path, name) for path, name in model_variants() if nngraph.load(path, name).graph.loss]
+
+
 def model_feeds(graph: Graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for a model's graph with every symbolic dim bound to `n`: normal floats of the
     input's dtype, integers in [0, 3) (valid class labels and word ids for every model here)."""

@@ -230,6 +230,11 @@ GRADIENT_CASES = [
     Case("gather-negative-axis", "gather", [X(3, 4), INT(6, high=4)], {"axis": -1}),
     Case("scatter_add-repeated-indices", "scatter_add", [X("N", 5, 4), INT("N", 5, high=3), FIXED(3, 4)]),
     Case("scatter_add-axis1", "scatter_add", [X(2, 2, 3, 3), INT(2, 3, high=4), FIXED(2, 4, 3)], {"axis": 1}),
+    # ---- attention helpers: sine and cosine (sinusoidal positions)
+    Case("sin-symbolic", "sin", [X("N", 3)]),
+    Case("sin-rank3", "sin", [X(2, 3, 2)]),
+    Case("cos-symbolic", "cos", [X("N", 3)]),
+    Case("cos-vector", "cos", [X(4)]),
     # ---- fused ops (made by the fusion passes)
     Case("gemm-symbolic-bias-row", "gemm", [X("N", 3), X(3, 2), X(2)]),
     Case("gemm-batched-bias-column", "gemm", [X(2, 3, 4), X(4, 5), X(3, 1)]),
@@ -244,7 +249,7 @@ GRADIENT_CASES = [
 # Ops without a VJP (their gradient is zero). Listed explicitly: an op added to OPS must either
 # get gradient cases above or be added here on purpose.
 NON_DIFFERENTIABLE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-                      "argmax", "one_hot", "sign", "constant", "dim_size", "fill"}
+                      "argmax", "one_hot", "sign", "constant", "dim_size", "fill", "positions"}
 
 # Shape/dtype-only cases for the non-differentiable ops (kernel vs shape rule).
 SHAPE_ONLY_CASES = [
@@ -264,6 +269,8 @@ SHAPE_ONLY_CASES = [
     Case("fill-static", "fill", [], {"dims": (2, 3), "value": 1.5, "dtype": "float32"}),
     Case("cast-float32-to-float64", "cast", [FIXED("N", 3)], {"dtype": "float64"}),
     Case("cast-float-to-int", "cast", [FIXED(2, 3)], {"dtype": "int64"}),
+    Case("positions-symbolic-axis", "positions", [FIXED("N", "T", 4)], {"axis": 1}),
+    Case("positions-static-negative-axis", "positions", [FIXED("N", 4)], {"axis": -1}),
 ]
 
 
@@ -570,6 +577,8 @@ SECOND_ORDER_CASES = [
     Case("exp", "exp", [X(2, 3)]),
     Case("log", "log", [X(2, 3, domain="positive")]),
     Case("sqrt", "sqrt", [X(2, 3, domain="positive")]),
+    Case("sin", "sin", [X("N", 3)]),
+    Case("cos", "cos", [X(2, 3)]),
     Case("mul-broadcast", "mul", [X(2, 3), X(3)]),
     Case("div-broadcast", "div", [X(2, 3), X(3, domain="positive")]),
     Case("pow-broadcast", "pow", [X(2, 3, domain="positive"), X(3)]),

@@ -3,7 +3,7 @@ verifier between passes) and each rewrite fires where it should (golden IR) and 
 import numpy as np
 import pytest
 
-from conftest import model_feeds, model_variants
+from conftest import model_feeds, model_variants, models_with_loss
 import nngraph
 from nngraph.ir import Graph, TensorType
 from nngraph.ops import Expr
@@ -21,8 +21,8 @@ def run(graph, feeds, params=None):
 
 # ================================================================ every model keeps its values
 @pytest.mark.parametrize("level", [1, 2])
-@pytest.mark.parametrize("grad", [False, True], ids=["forward", "grad"])
-@pytest.mark.parametrize("path,name", list(model_variants()), ids=lambda x: x)
+@pytest.mark.parametrize("path,name,grad", [(*m, False) for m in model_variants()] +
+                         [(*m, True) for m in models_with_loss()], ids=lambda x: str(x))
 def test_optimized_graph_computes_the_same_values(path, name, grad, level):
     model = nngraph.load(path, name, dtype="float64")
     params = model.init(0)
