@@ -38,9 +38,19 @@ class Model:
         """The model without its loss: what `run` executes and what ships."""
         return inference_part(self.graph)
 
-    def grad_graph(self) -> Graph:
-        self._require_loss()
-        return autodiff.grad(self.graph)
+    def grad_graph(self, of: str | None = None, wrt: list[str] | None = None) -> Graph:
+        """d(loss)/d(param) outputs; `of` names another scalar output to differentiate (an imported
+        ONNX model has no loss), `wrt` the parameters or inputs (default: every parameter)."""
+        if of is None:
+            self._require_loss()
+            return autodiff.grad(self.graph, wrt=wrt)
+        if of not in self.graph.outputs:
+            raise NNError(f"model `{self.name}` has no output `{of}` to differentiate",
+                          hint=did_you_mean(of, self.graph.outputs) or f"its outputs: {', '.join(self.graph.outputs)}")
+        try:
+            return autodiff.grad(self.graph, of=of, wrt=wrt)
+        except ValueError as err:     # not a float scalar, or an unknown name in wrt
+            raise NNError(f"cannot differentiate `{of}`: {err}") from None
 
     def compile(self, grad: bool = False, opt_level: int = 1, stats: list | None = None,
                 observe=None) -> Graph:
@@ -57,8 +67,10 @@ class Model:
 
     def _require_loss(self) -> None:
         if self.graph.loss is None:
+            onnx = self.path.lower().endswith(".onnx")
             raise NNError(f"model `{self.name}` has no loss to differentiate", self.graph_span(),
-                          hint="add `loss = ...` to the model")
+                          hint="an imported ONNX model has none: differentiate a scalar output with "
+                               "`Model.grad_graph(of=NAME)`" if onnx else "add `loss = ...` to the model")
 
     def graph_span(self):
         return next((v.span for v in self.graph.inputs if v.span), None)
@@ -165,8 +177,12 @@ def inference_part(graph: Graph) -> Graph:
     return g
 
 
-def load(path: str, model: str | None = None, dtype: str = "float32") -> Model:
-    """Parse, elaborate and shape-check a .nn file; `model` picks one of several models by name."""
+def load(path: str, model: str | None = None, dtype: str = "float32", constants: dict | None = None) -> Model:
+    """Parse, elaborate and shape-check a .nn file; `model` picks one of several models by name.
+    A .onnx file is imported instead (nngraph.onnx_import): its initializers are the weights that
+    `Model.init` returns, and `constants` freezes graph inputs that give shapes or axes."""
+    if path.lower().endswith(".onnx"):
+        return load_onnx(path, constants)
     program = load_program(path)
     module = program.module
     if not module.models:
@@ -223,6 +239,13 @@ def write_atomically(path: str, data: bytes | None = None, writer=None) -> None:
 
 def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     write_atomically(path, writer=lambda f: np.savez(f, **arrays))
+
+
+def load_onnx(path: str, constants: dict | None = None) -> Model:
+    """An ONNX model as a Model with no loss and no train block (see nngraph.onnx_import)."""
+    from nngraph.onnx_import import import_onnx
+    graph, _weights = import_onnx(path, constants)    # the weights are also the params' ParamInit
+    return Model(path, graph, None)
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:

@@ -38,13 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="parse and shape-check a model; print a summary")
-    check.add_argument("model", metavar="MODEL.nn")
+    check.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
     check.add_argument("--model-name", help="which model of the file, if it has several")
     check.set_defaults(command=cmd_check)
 
     comp = sub.add_parser("compile", help="compile a model to textual IR (.txt)")
-    comp.add_argument("model", metavar="MODEL.nn")
-    comp.add_argument("-o", "--output", metavar="OUT", help="output file; its suffix picks the format (.txt)")
+    comp.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
+    comp.add_argument("-o", "--output", metavar="OUT", help="output file; its suffix picks the format: "
+                      ".txt (IR), .onnx, or a picture: .svg, .png, .dot")
     comp.add_argument("--grad", action="store_true", help="add d(loss)/d(param) for every parameter as outputs")
     comp.add_argument("--train", action="store_true",
                       help="one training step of the train block's optimizer (with -o OUT.onnx)")
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(opt_level=1)
     comp.add_argument("--stats", action="store_true", help="print node counts")
     comp.add_argument("--print", action="store_true", help="print the IR after compiling")
+    comp.add_argument("--collapse", action="store_const", const=1, default=0,
+                      help="in a picture (.svg/.png/.dot), draw each layer instance as one box")
+    comp.add_argument("--collapse-depth", dest="collapse", type=positive_int, metavar="D",
+                      help="like --collapse, for the layer instances D levels deep (nested layers)")
     comp.add_argument("--print-after", action="append", default=[], metavar="PASS",
                       choices=PASS_NAMES + ["all"], help="print the IR after this pass (repeatable; `all`): "
                       + ", ".join(PASS_NAMES))
@@ -72,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(command=cmd_train)
 
     run = sub.add_parser("run", help="run a model's inference graph")
-    run.add_argument("model", metavar="MODEL.nn")
+    run.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
     run.add_argument("--params", metavar="PARAMS.npz", help="weights from `nngraph train` (default: seeded init)")
     run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                      help="an input array; by default the inputs of the training data are used")
@@ -144,6 +149,10 @@ def cmd_compile(args) -> int:
         print("nngraph compile: error: --train exports a training step to ONNX: use it alone with -o OUT.onnx",
               file=sys.stderr)
         return 2
+    if args.collapse and suffix not in (".dot", ".svg", ".png"):
+        print("nngraph compile: error: --collapse is for pictures: use it with -o OUT.svg, .png or .dot",
+              file=sys.stderr)
+        return 2
     model = load(args.model, args.model_name)
     if suffix == ".onnx":
         params = load_npz(args.params) if args.params else None
@@ -167,7 +176,7 @@ def cmd_compile(args) -> int:
     if out and suffix == ".txt":
         write_atomically(out, (text + "\n").encode())
     elif out:
-        write_picture(graph, out)
+        write_picture(graph, out, collapse=args.collapse)
     return 0
 
 
@@ -196,7 +205,8 @@ def cmd_train(args) -> int:
 def cmd_run(args) -> int:
     model = load(args.model, args.model_name)
     params = load_npz(args.params) if args.params else None
-    if params is None:
+    if params is None and any(init.kind != "value" for init in model.graph.param_init.values()):
+        # (an imported ONNX model runs with the weights of its initializers: kind "value")
         print("note: no --params given; running with the seeded initial weights", file=sys.stderr)
     inputs = parse_inputs(model, args.input) if args.input else None
     outputs = model.run(params, inputs)

@@ -84,7 +84,8 @@ class Node:
 
 @dataclass
 class ParamInit:
-    """How a parameter starts: `kind` is constant, normal, uniform, glorot or he."""
+    """How a parameter starts: `kind` is constant, normal, uniform, glorot, he, or value (an exact
+    array in args["value"], e.g. an imported ONNX initializer)."""
     kind: str
     args: dict[str, Any] = field(default_factory=dict)
 

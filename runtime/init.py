@@ -36,6 +36,8 @@ def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
             value = rng.normal(a.get("mean", 0.0), a.get("std", 1.0), shape)
         elif init.kind == "uniform":
             value = rng.uniform(a.get("low", -1.0), a.get("high", 1.0), shape)
+        elif init.kind == "value":        # an exact array, e.g. weights imported from an ONNX initializer
+            value = np.asarray(a["value"])
         elif init.kind == "glorot":       # Glorot & Bengio 2010, uniform variant
             limit = math.sqrt(6.0 / (fan_in + fan_out))
             value = rng.uniform(-limit, limit, shape)
