@@ -27,6 +27,11 @@ class Span:
     column: int
     end_line: int
     end_column: int  # exclusive
+    # Set by the elaborator on spans inside a layer body: the user's call that brought the layer in
+    # (the outermost one, so for nested layers the model's own line) and the name of the layer
+    # whose body this is. Graph pictures show them in tooltips; comparisons ignore them.
+    call_site: Span | None = field(default=None, repr=False, compare=False)
+    layer: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def file(self) -> str:
