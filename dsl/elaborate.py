@@ -8,7 +8,7 @@ compile time. Dimension names in a model's inputs are symbols (`N`) shared acros
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -155,6 +155,7 @@ class Elaborator:
         self.frames: list[ScanFrame] = []       # scan bodies being built, innermost last
         self.anonymous = 0
         self.sharing = 0                       # > 0 while a layer instance runs a second time
+        self.calls: list[tuple[Span, str]] = []  # layer calls being elaborated (call span, layer), outermost first
 
     # ---- IR emission with spans ----
     def emit(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> Value:
@@ -165,6 +166,7 @@ class Elaborator:
 
     def apply(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> list[Value]:
         """Add a node to the graph being built (a scan body, or the model's graph)."""
+        span = self.at_call_site(span)
         if not self.frames:
             return self.graph.apply(op, inputs, attrs, span=span, scope=scope.prefix)
         frame = self.frames[-1]
@@ -387,7 +389,7 @@ class Elaborator:
                     raise NNError(f"`{name}` is shared between calls of its layer, but this call needs shape "
                                   f"{fmt_shape(shape)}, not {fmt_shape(shared.shape)}", stmt.span)
                 return shared
-        return self.graph.add_param(name, TensorType(dtype, shape), init, stmt.span)
+        return self.graph.add_param(name, TensorType(dtype, shape), init, self.at_call_site(stmt.span))
 
     def initializer(self, stmt: ast.ParamDecl, scope: Scope) -> ParamInit:
         if stmt.init is None:
@@ -762,14 +764,25 @@ class Elaborator:
 
     def layer_body(self, inst: LayerInstance, body: Scope, call: Span):
         defn = inst.template.defn
-        for stmt in defn.body:
-            if isinstance(stmt, ast.ParamDecl):
-                body.names[stmt.name] = self.layer_param(inst, stmt, body, call)
-                continue
-            result = self.statement(stmt, body, in_model=False)
-            if isinstance(stmt, ast.Return):
-                return result
+        self.calls.append((call, defn.name))
+        try:
+            for stmt in defn.body:
+                if isinstance(stmt, ast.ParamDecl):
+                    body.names[stmt.name] = self.layer_param(inst, stmt, body, call)
+                    continue
+                result = self.statement(stmt, body, in_model=False)
+                if isinstance(stmt, ast.Return):
+                    return result
+        finally:
+            self.calls.pop()
         raise NNError(f"layer `{defn.name}` ends without `return`", defn.span)
+
+    def at_call_site(self, span: Span | None) -> Span | None:
+        """`span` marked, inside a layer body, with the user's call of the outermost layer and the
+        name of the layer it is in, so a picture of the graph can lead back to the model's line."""
+        if span is None or not self.calls:
+            return span
+        return replace(span, call_site=self.calls[0][0], layer=self.calls[-1][1])
 
     def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, call: Span) -> Value:
         if stmt.name not in inst.params:
