@@ -65,11 +65,34 @@ def _axis_onnx(op_type: str):
     return lambda b, node, inputs: [b.op(op_type, inputs[0], axis=node.attrs.get("axis", -1))]
 
 
-def _softplus_onnx(b, node, inputs):
-    # relu(x) + log(1 + exp(-|x|)): finite for any x, where log(1 + exp(x)) overflows
+def _exp_minus_abs(b, x):
+    """exp(-|x|) in (0, 1]: never overflows, the shared start of sigmoid and softplus."""
+    return b.op("Exp", b.op("Neg", b.op("Abs", x)))
+
+
+def _sigmoid_onnx(b, node, inputs):
+    # Not ONNX Sigmoid: onnxruntime's is off by 2e-4 (relative) at x = -10 and returns 0 below
+    # about -17. With e = exp(-|x|): 1 / (1 + e) for x >= 0 and e / (1 + e) below, exact like the
+    # NumPy kernel in every runtime.
     x = inputs[0]
-    tail = b.op("Log", b.op("Add", b.const(1, node.out.dtype), b.op("Exp", b.op("Neg", b.op("Abs", x)))))
-    return [b.op("Add", b.op("Relu", x), tail)]
+    e = _exp_minus_abs(b, x)
+    one = b.const(1, node.out.dtype)
+    above = b.op("GreaterOrEqual", x, b.const(0, node.out.dtype))
+    return [b.op("Div", b.op("Where", above, one, e), b.op("Add", one, e))]
+
+
+def _softplus_onnx(b, node, inputs):
+    # relu(x) + log1p(exp(-|x|)): finite for any x, where log(1 + exp(x)) overflows. ONNX has no
+    # Log1p, and log(1 + u) is 0 once 1 + u rounds to 1 (u < 6e-8 in float32), losing softplus(x) ~
+    # exp(x) for x below -17; log1p(u) = u * log(w) / (w - 1) with w = 1 + u is exact (Goldberg
+    # 1991, Theorem 4), and u itself where w rounds to 1.
+    x = inputs[0]
+    u = _exp_minus_abs(b, x)
+    w = b.op("Add", b.const(1, node.out.dtype), u)
+    w_minus_1 = b.op("Sub", w, b.const(1, node.out.dtype))
+    rounded = b.op("Equal", w_minus_1, b.const(0, node.out.dtype))
+    log1p = b.op("Where", rounded, u, b.op("Div", b.op("Mul", u, b.op("Log", w)), w_minus_1))
+    return [b.op("Add", b.op("Relu", x), log1p)]
 
 
 def _cast_onnx(b, node, inputs):
@@ -325,7 +348,7 @@ defop("relu", unary("relu"), arity=1,
                                  gs[0], e.const(0, gs[0]))], onnx=onnx_same("Relu"))
 defop("sigmoid", unary("sigmoid"), arity=1,   # s' = s (1 - s)
       vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", n.out, e("sub", e.const(1, n.out), n.out)))],
-      onnx=onnx_same("Sigmoid"))
+      onnx=_sigmoid_onnx)
 defop("tanh", unary("tanh"), arity=1,         # tanh' = 1 - tanh^2
       vjp=lambda e, n, gs, w: [e("mul", gs[0], e("sub", e.const(1, n.out), e("mul", n.out, n.out)))],
       onnx=onnx_same("Tanh"))

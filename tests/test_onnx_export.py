@@ -56,6 +56,20 @@ def test_op_parity_in_onnxruntime(case):
             np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-6), ("float64", 1e-14)])
+@pytest.mark.parametrize("op", ["sigmoid", "softplus"])
+def test_sigmoid_and_softplus_keep_their_relative_precision_in_the_tails(op, dtype, rtol):
+    """Far below 0 both are about exp(x), tiny but not 0: the exported graph must keep every
+    digit there too (onnxruntime's own Sigmoid returns 0 below about -17)."""
+    g = Graph(op)
+    g.outputs["y"] = g.apply(op, [g.add_input("x", TensorType(dtype, ("N",)))], {})[0]
+    x = np.linspace(-80, 80, 321).astype(dtype)
+    got = run_ort(session(to_onnx(g, {})), {"x": x})["y"]
+    x64 = x.astype(np.float64)
+    want = np.exp(-np.logaddexp(0, -x64)) if op == "sigmoid" else np.logaddexp(0, x64)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+
+
 # ================================================================ every model
 @pytest.mark.parametrize("path,name", list(model_variants()), ids=lambda x: x)
 def test_model_exports_and_matches_in_onnxruntime(tmp_path, path, name):
