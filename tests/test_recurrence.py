@@ -39,7 +39,8 @@ LAYERS = """model m {
 """
 
 
-@pytest.mark.parametrize("layer", ["rnn[3]", "rnn[3, relu]", "lstm[3]", "gru[3]"])
+@pytest.mark.parametrize("layer", ["rnn[3]", "rnn[3, relu]", "lstm[3]", "gru[3]", "birnn[2]", "bilstm[2]",
+                                   "bigru[2]"])
 def test_recurrent_layers_gradients_match_central_differences(tmp_path, layer):
     path = tmp_path / "m.nn"
     path.write_text(LAYERS.replace("LAYER", layer))
@@ -51,3 +52,20 @@ def test_recurrent_layers_gradients_match_central_differences(tmp_path, layer):
     for name in params:
         numeric = central_difference(lambda p: forward.run({"xs": xs}, p)["loss"], params, name, eps=1e-6)
         assert_close(symbolic[f"grad:{name}"], numeric, rtol=1e-6, atol=1e-8, what=f"{layer}: grad:{name}")
+
+
+@pytest.mark.parametrize("layer", ["birnn[3]", "bilstm[3]", "bigru[3]"])
+def test_bidirectional_layers_read_the_past_forwards_and_the_future_backwards(tmp_path, layer):
+    """Changing step t changes the forward half from t on and the backward half up to t only."""
+    path = tmp_path / "m.nn"
+    path.write_text(LAYERS.replace("LAYER", layer))
+    model = nngraph.load(str(path), dtype="float64")
+    plan, params = Plan(model.inference_graph()), model.init(0)
+    xs = np.random.default_rng(1).normal(size=(5, 2, 2))
+    nudged = xs.copy()
+    nudged[2] += 1.0
+    a, b = plan.run({"xs": xs}, params)["a"], plan.run({"xs": nudged}, params)["a"]
+    assert a.shape == (5, 2, 6)
+    changed = np.abs(a - b).max(axis=(1,)) > 1e-9           # [T, 6]: which step and half moved
+    assert changed[:2, :3].sum() == 0 and changed[2:, :3].all()      # forwards: steps 2.. only
+    assert changed[3:, 3:].sum() == 0 and changed[:3, 3:].all()      # backwards: steps ..2 only
