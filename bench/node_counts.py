@@ -1,4 +1,5 @@
-"""Print, for every model in models/, forward and --grad node counts at -O0, -O1 and -O2 (a README table).
+"""Print, for every model in models/, forward and --grad node counts at -O0, -O1 and -O2 (a README
+table); the nodes of scan bodies count too.
 
     python bench/node_counts.py
 """
@@ -6,6 +7,7 @@ import glob
 
 import nngraph
 from nngraph.dsl.loader import load_program
+from nngraph.passes import count_nodes
 
 LEVELS = (0, 1, 2)
 
@@ -17,7 +19,9 @@ def main() -> None:
     for path in sorted(glob.glob("models/*.nn")):
         for m in load_program(path).module.models:
             model = nngraph.load(path, m.name)
-            counts = [len(model.compile(grad=g, opt_level=o).nodes) for g in (False, True) for o in LEVELS]
+            # a model without a loss (text generation) has no gradient graph: "-"
+            counts = [count_nodes(model.compile(grad=g, opt_level=o)) if model.graph.loss or not g else "-"
+                      for g in (False, True) for o in LEVELS]
             print(f"| {path} `{m.name}` | " + " | ".join(map(str, counts)) + " |")
 
 

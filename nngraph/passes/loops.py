@@ -19,6 +19,11 @@ def nested_bodies(graph: Graph) -> list[Graph]:
     return list(seen.values())
 
 
+def count_nodes(graph: Graph) -> int:
+    """The nodes of `graph` and of every scan body in it (a body shared by two scans, once)."""
+    return len(graph.nodes) + sum(len(body.nodes) for body in nested_bodies(graph))
+
+
 def share_scan_forward(graph: Graph) -> Graph:
     """A scan's gradient runs the forward scan again to save the carry of every step; when the
     original scan is in the same graph, it saves them instead and the rerun goes away."""
