@@ -83,7 +83,8 @@ class Model:
         config = config or self.train_config
         if config is None or config.data is None:
             raise NNError(f"model `{self.name}` has no `train {self.name} {{ data = ... }}` block naming its data",
-                          self.graph_span())
+                          self.graph_span(), hint="add one, or (for `nngraph run`) give each input as "
+                          f"--input NAME=FILE.npy: {', '.join(v.name for v in self.graph.inputs)}")
         return datasets.load(config.data, self.graph, config.seed)
 
     def train(self, params=None, *, epochs: int | None = None, lr: float | None = None, batch: int | None = None,

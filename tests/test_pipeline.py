@@ -38,6 +38,14 @@ def test_run_with_input_file(tmp_path, capsys):
     assert nngraph.load_npz(str(tmp_path / "o.npz"))["efficacy"].shape == (2, 1)
 
 
+def test_running_a_model_without_data_asks_for_its_inputs(capsys):
+    assert main(["run", "models/gpt.nn", "--model-name", "generate"]) == 1
+    err = capsys.readouterr().err
+    line = open("models/gpt.nn").read().splitlines().index("model generate {") + 2
+    assert f"models/gpt.nn:{line}:5: error: model `generate` has no `train generate {{ data = ... }}` block" in err
+    assert "--input NAME=FILE.npy: prompt, noise, temperature" in err
+
+
 def test_symbolic_batch_runs_at_two_sizes():
     model = nngraph.load("models/iris.nn")
     params = model.init(0)
