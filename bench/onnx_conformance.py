@@ -1,6 +1,7 @@
 """ONNX's own node tests against the importer and the NumPy runtime.
 
     python bench/onnx_conformance.py            # Markdown tables for the README
+    python bench/onnx_conformance.py --readme   # and write them into README.md (that block only)
     python bench/onnx_conformance.py --failures # also list every case that fails
 
 The onnx package generates its node test cases in memory (`collect_testcases`). A case is in scope
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from collections import Counter, defaultdict
@@ -31,6 +33,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from nngraph.onnx_import import HANDLERS, UnsupportedONNX, import_onnx  # noqa: E402
 from nngraph.runtime.executor import Plan  # noqa: E402
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+REJECTED_HEADING = "Rejected combinations (op: reason — cases):"
 
 
 @dataclass
@@ -150,20 +155,39 @@ def markdown(outcomes: list[Outcome], total_cases: int) -> str:
         if o.status == "rejected":
             for op, reason in o.reasons:
                 rejected[(op, reason)].append(o.name)
-    lines += ["", "Rejected combinations (op: reason — cases):", ""]
+    lines += ["", REJECTED_HEADING, ""]
     for (op, reason), names in sorted(rejected.items()):
         shown = ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
         lines.append(f"- {op}: {reason} — {len(names)}: {shown}")
     return "\n".join(lines)
 
 
+def write_readme(table: str, path: str = README) -> None:
+    """Put `table` where the previous one is in the README: from its summary line to the end of the
+    list of rejected combinations. The rest of the file is left as it is (others edit it too)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = re.search(r"^\d+ of the \d+ node test cases of onnx", text, re.M)
+    heading = text.find(REJECTED_HEADING, start.start()) if start else -1
+    if heading < 0:
+        raise SystemExit(f"no conformance table in {path} to replace")
+    end = text.find("\n\n", heading + len(REJECTED_HEADING) + 2)
+    end = len(text.rstrip("\n")) if end < 0 else end
+    from nngraph.api import write_atomically
+    write_atomically(path, (text[:start.start()] + table + text[end:]).encode("utf-8"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--failures", action="store_true", help="list failing cases with their messages")
+    parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
     args = parser.parse_args(argv)
     cases = collect_cases()
     outcomes = run_all(cases)
-    print(markdown(outcomes, len(cases)))
+    table = markdown(outcomes, len(cases))
+    print(table)
+    if args.readme:
+        write_readme(table)
     if args.failures:
         for o in outcomes:
             if o.status == "failed":

@@ -50,6 +50,7 @@ class Builder:
     def __init__(self, taken: set[str]):
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.constants: list[onnx.NodeProto] = []     # Constant nodes, placed first: they read nothing
         self.node: Node | None = None                 # the IR node being lowered
         self.owner: dict[str, Node] = {}              # ONNX node name -> IR node, for diagnostics
         self._taken = set(taken)
@@ -68,11 +69,15 @@ class Builder:
         return outputs[0] if n_outputs == 1 else outputs
 
     def const(self, value, dtype: str | None = None) -> str:
-        """An initializer holding np.asarray(value, dtype); equal constants share one."""
+        """A Constant node holding np.asarray(value, dtype); equal constants share one. Not an
+        initializer: importers (ours included) read float initializers as trainable weights."""
         array = np.asarray(value, dtype=dtype)
         key = (str(array.dtype), array.shape, array.tobytes())
         if key not in self._consts:
-            self._consts[key] = self.initializer(self.fresh(self._prefix() + "const"), array)
+            name = self.fresh(self._prefix() + "const")
+            self.constants.append(helper.make_node("Constant", [], [name], name=name,
+                                                   value=numpy_helper.from_array(array)))
+            self._consts[key] = name
         return self._consts[key]
 
     def ints(self, values) -> str:
@@ -164,7 +169,7 @@ def to_onnx(graph: Graph, values: dict[str, np.ndarray], *, params_as_inputs: bo
     _add_values(graph, b, values)
     internal = [value_info(env[v.uid], v.type) for n in graph.nodes for v in n.outputs
                 if env[v.uid] == names[v.uid] and env[v.uid] not in graph.outputs]
-    onnx_graph = helper.make_graph(b.nodes, graph.name, inputs, outputs, initializer=b.initializers,
+    onnx_graph = helper.make_graph(b.constants + b.nodes, graph.name, inputs, outputs, initializer=b.initializers,
                                    value_info=internal)
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="nngraph", doc_string=doc_string)
@@ -199,7 +204,7 @@ def lower_body(b: Builder, body: Graph, formal: int, captured: list[str], extra_
         name = child.fresh(value.name + "_out")
         child.nodes.append(helper.make_node("Identity", [env[value.uid]], [name], name=child._node_name("Identity")))
         outputs.append(value_info(name, value.type))
-    return helper.make_graph(child.nodes, body.name, inputs, outputs, initializer=child.initializers)
+    return helper.make_graph(child.constants + child.nodes, body.name, inputs, outputs, initializer=child.initializers)
 
 
 def _check_names(graph: Graph) -> None:

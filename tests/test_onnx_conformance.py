@@ -71,4 +71,4 @@ def test_rejected_cases_raise_an_nnerror_listing_every_problem(cases, outcomes):
 
 def test_readme_table_is_the_scripts_output(cases, outcomes, readme):
     table = conformance.markdown(list(outcomes.values()), len(cases))
-    assert table in readme, "the README's ONNX conformance table is stale: run python bench/onnx_conformance.py"
+    assert table in readme, "the README's ONNX conformance table is stale: run python bench/onnx_conformance.py --readme"

@@ -95,7 +95,7 @@ TOKENS = ["model", "layer", "m", "x", "y", "input", "output", "param", "loss", "
           "yield", "return", "\n", "~", "glorot", '"float"', "train", "import", "..."]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(words=st.lists(st.sampled_from(TOKENS), max_size=30))
 def test_any_token_soup_is_a_model_or_a_diagnostic(tmp_path_factory, words):
     path = tmp_path_factory.mktemp("soup") / "soup.nn"
