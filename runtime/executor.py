@@ -23,8 +23,11 @@ class Step:
 
 
 class Plan:
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self, graph: Graph, free: bool = True):
+        """`free=False` keeps every intermediate array until the run ends (no liveness freeing):
+        a reference for measuring what freeing saves. Scan bodies free as always (their values
+        live for one step)."""
+        self.graph, self.free = graph, free
         missing = sorted({n.op for n in graph.nodes if n.op not in KERNELS})
         if missing:
             raise NotImplementedError(f"no NumPy kernel for ops {missing}")
@@ -38,6 +41,8 @@ class Plan:
             release = tuple({v.uid for v in node.inputs if last_use[v.uid] == i and v.uid not in keep})
             # an output nobody reads is dropped at once
             release += tuple(v.uid for v in node.outputs if v.uid not in last_use and v.uid not in keep)
+            if not free:
+                release = ()
             self.steps.append(Step(bind(node.op, node.attrs), tuple(v.uid for v in node.inputs),
                                    tuple(v.uid for v in node.outputs), release))
         self.peak_live = self._peak_live()
