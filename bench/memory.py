@@ -11,26 +11,15 @@ it returns. The floor column is the parameters plus the batch alone.
 """
 import argparse
 import gc
-import glob
 import tracemalloc
 
 import numpy as np
 
-import nngraph
-from nngraph.dsl.loader import load_program
+from common import batch_of, every_model
 from nngraph.runtime.executor import Plan
 from nngraph.training import initial_state, train_step_graph
 
 MB = 1e6
-
-
-def batch_of(model, size: int) -> dict[str, np.ndarray]:
-    """`size` rows of the model's own training data (a fixed shuffle; rows repeat if it has fewer)."""
-    arrays = model.load_data().arrays
-    n = len(next(iter(arrays.values())))
-    rows = np.resize(np.random.default_rng(0).permutation(n), size)
-    declared = {v.name: v.dtype for v in model.graph.inputs}
-    return {k: np.ascontiguousarray(v[rows], dtype=declared[k]) for k, v in arrays.items() if k in declared}
 
 
 def peak_bytes(plan: Plan, feeds: dict, params: dict) -> int:
@@ -57,22 +46,18 @@ def main() -> None:
           "| step peak, keeping all MB | freeing / keeping | freeing / floor |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     tracemalloc.start()
-    for path in sorted(glob.glob("models/*.nn")):
-        for m in load_program(path).module.models:
-            model = nngraph.load(path, m.name)
-            if model.graph.loss is None:             # a text generator: nothing to train
-                continue
-            optimizer = model.train_config.optimizer
-            batch, params = batch_of(model, args.batch), model.init(0)
-            state = initial_state(model.graph, optimizer)
-            feeds = batch | state
-            graph = train_step_graph(model.graph, optimizer, 2)
-            held = nbytes(params) + nbytes(feeds)        # alive before, during and after the step
-            freeing = held + peak_bytes(Plan(graph), feeds, params)
-            keeping = held + peak_bytes(Plan(graph, free=False), feeds, params)
-            floor = nbytes(params) + nbytes(batch)
-            print(f"| {path} `{m.name}` | {floor / MB:.3g} | {nbytes(state) / MB:.3g} | {freeing / MB:.3g} | "
-                  f"{keeping / MB:.3g} | {freeing / keeping:.2f} | {freeing / floor:.1f} |", flush=True)
+    for path, name, model in every_model(with_loss=True):
+        optimizer = model.train_config.optimizer
+        batch, params = batch_of(model, args.batch), model.init(0)
+        state = initial_state(model.graph, optimizer)
+        feeds = batch | state
+        graph = train_step_graph(model.graph, optimizer, 2)
+        held = nbytes(params) + nbytes(feeds)        # alive before, during and after the step
+        freeing = held + peak_bytes(Plan(graph), feeds, params)
+        keeping = held + peak_bytes(Plan(graph, free=False), feeds, params)
+        floor = nbytes(params) + nbytes(batch)
+        print(f"| {path} `{name}` | {floor / MB:.3g} | {nbytes(state) / MB:.3g} | {freeing / MB:.3g} | "
+              f"{keeping / MB:.3g} | {freeing / keeping:.2f} | {freeing / floor:.1f} |", flush=True)
     tracemalloc.stop()
 
 

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import nngraph
+from common import batch_of
 from nngraph.runtime.executor import Plan
 from nngraph.training import initial_state, new_name, train_step_graph
 
@@ -229,15 +230,6 @@ MODELS = [("models/iris.nn", None, "Iris"), ("models/cnn_digits.nn", None, "CnnD
           ("models/long_memory.nn", "lstm", "RecallLstm"), ("models/long_memory.nn", "lstm", "RecallLstmLoop"),
           ("models/transformer.nn", None, "Transformer")]
 TWIN_NOTES = {"RecallLstm": "PyTorch: nn.LSTM", "RecallLstmLoop": "PyTorch: the cell in a Python loop"}
-
-
-def batch_of(model, size: int) -> dict[str, np.ndarray]:
-    """`size` rows of the model's own training data (a fixed shuffle; rows repeat if it has fewer)."""
-    arrays = model.load_data().arrays
-    n = len(next(iter(arrays.values())))
-    rows = np.resize(np.random.default_rng(0).permutation(n), size)
-    declared = {v.name: v.dtype for v in model.graph.inputs}
-    return {k: np.ascontiguousarray(v[rows], dtype=declared[k]) for k, v in arrays.items() if k in declared}
 
 
 class NngraphStep:
