@@ -195,7 +195,7 @@ class Importer:
         if len(g.input) != len(formal):
             raise Reject(f"a body with {len(g.input)} inputs for {len(formal)} loop values")
         for init in g.initializer:
-            self.add_body_constant(init)
+            self.add_initializer(init, body=True)
         for vi, t in zip(g.input, formal):
             self.env[vi.name] = self.graph.add_input(vi.name, t)
         for node in g.node:
@@ -274,7 +274,11 @@ class Importer:
         self.symbols.add(name)
         return name
 
-    def add_initializer(self, tensor: TensorProto) -> None:
+    def add_initializer(self, tensor: TensorProto, body: bool = False) -> None:
+        """Float initializers of the model's graph are weights: trainable parameters that start
+        from the file's values. A scan body's initializers are constants of the body (exporters
+        put literals there; a body has no parameters of its own), as are integer and bool
+        initializers anywhere (shapes, axes and indices)."""
         dtype = DTYPES.get(tensor.data_type)
         if dtype is None:
             self.problem("initializer", f"dtype {_dtype_name(tensor.data_type)}", tensor.name)
@@ -282,26 +286,12 @@ class Importer:
             return
         array = numpy_helper.to_array(tensor).astype(dtype, copy=False)
         self.initializers[tensor.name] = array
-        if dtype.startswith("float"):
-            # weights: trainable parameters that start from the file's values
+        if dtype.startswith("float") and not body:
             p = self.graph.add_param(tensor.name, TensorType(dtype, array.shape), ParamInit("value", {"value": array}))
             self.weights[p.name] = array
             self.env[tensor.name] = p
         else:
-            # integer and bool initializers are shapes, axes and indices: constants
             self.env[tensor.name] = self.constant(array, tensor.name)
-
-    def add_body_constant(self, tensor: TensorProto) -> None:
-        """A body's initializers are constants of the body (exporters put literals there), not
-        weights: the body graph of a scan has no parameters of its own."""
-        dtype = DTYPES.get(tensor.data_type)
-        if dtype is None:
-            self.problem("initializer", f"dtype {_dtype_name(tensor.data_type)}", tensor.name)
-            self.poisoned.add(tensor.name)
-            return
-        array = numpy_helper.to_array(tensor).astype(dtype, copy=False)
-        self.initializers[tensor.name] = array
-        self.env[tensor.name] = self.constant(array, tensor.name)
 
     def add_input(self, vi) -> None:
         if vi.name in self.frozen:
