@@ -38,6 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nngraph.diagnostics import NNError
 from nngraph.ir import Graph, ParamInit, TensorType, Value
+from nngraph import ops
 from nngraph.ops import ShapeError
 from nngraph.runtime.kernels import KERNELS
 
@@ -584,9 +585,11 @@ def clamp(cx: Ctx, x: Value, low: Value | None, high: Value | None) -> Value:
 
 
 def norm_axis(axis: int, rank: int) -> int:
-    if not -rank <= axis < max(rank, 1):
-        raise Reject(f"axis {axis} out of range for rank {rank}")
-    return axis % rank if rank else 0
+    """nngraph's own axis rule (ops.norm_axis); out of range, the ONNX node is rejected."""
+    try:
+        return ops.norm_axis(axis, rank)
+    except ShapeError:
+        raise Reject(f"axis {axis} out of range for rank {rank}") from None
 
 
 def static_dims(v: Value, axes) -> list[int] | None:

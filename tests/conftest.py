@@ -7,6 +7,7 @@ folder) and are also offered as fixtures (`fd`, `typed_run`) for tests that pref
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 
@@ -179,6 +180,7 @@ def model_variants() -> list[tuple[str, str]]:
     return [(path, m.name) for path in sorted(glob.glob("models/*.nn")) for m in load_program(path).module.models]
 
 
+@functools.cache
 def models_with_loss() -> list[tuple[str, str]]:
     """The model variants that define `loss` (so have a gradient); a text generator has none."""
     import nngraph
