@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from nngraph.autodiff import grad
 from nngraph.ir import Graph, TensorType
-from nngraph.runtime.executor import Plan
+from nngraph.runtime.numpy.executor import Plan
 
 try:
     import torch

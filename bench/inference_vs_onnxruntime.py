@@ -9,9 +9,9 @@ import tempfile
 
 import numpy as np
 import onnxruntime as ort
-
 from common import best_time, every_model, random_inputs
-from nngraph.runtime.executor import Plan
+
+from nngraph.runtime.numpy.executor import Plan
 
 
 def main() -> None:

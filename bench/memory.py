@@ -14,10 +14,10 @@ import gc
 import tracemalloc
 
 import numpy as np
-
 from common import batch_of, every_model
-from nngraph.runtime.executor import Plan
-from nngraph.training import initial_state, train_step_graph
+
+from nngraph.runtime.numpy.executor import Plan
+from nngraph.training.step import initial_state, train_step_graph
 
 MB = 1e6
 

@@ -6,7 +6,7 @@
 
 The onnx package generates its node test cases in memory (`collect_testcases`). A case is in scope
 when every op in its model is one the importer handles (`HANDLERS`). Each in-scope case is
-imported and run with `runtime.executor.Plan`, and its outputs compared with the expected ones
+imported and run with the NumPy backend (`nngraph.runtime.numpy`), and its outputs compared with the expected ones
 at the case's rtol/atol. A case either passes, or is rejected by the importer with an
 `UnsupportedONNX` error (an op/dtype/attribute combination nngraph does not support: these are
 listed by reason), or fails (a bug). Inputs that nngraph must know at compile time (a Reshape's
@@ -31,8 +31,10 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nngraph.onnx_import import HANDLERS, UnsupportedONNX, import_onnx  # noqa: E402
-from nngraph.runtime.executor import Plan  # noqa: E402
+from nngraph.onnx.context import UnsupportedONNX  # noqa: E402
+from nngraph.onnx.handlers.registry import HANDLERS  # noqa: E402
+from nngraph.onnx.importer import import_onnx  # noqa: E402
+from nngraph.runtime.numpy.executor import Plan
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
 REJECTED_HEADING = "Rejected combinations (op: reason — cases):"
@@ -173,7 +175,7 @@ def write_readme(table: str, path: str = README) -> None:
         raise SystemExit(f"no conformance table in {path} to replace")
     end = text.find("\n\n", heading + len(REJECTED_HEADING) + 2)
     end = len(text.rstrip("\n")) if end < 0 else end
-    from nngraph.api import write_atomically
+    from nngraph.files import write_atomically
     write_atomically(path, (text[:start.start()] + table + text[end:]).encode("utf-8"))
 
 

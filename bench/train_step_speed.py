@@ -6,11 +6,11 @@ as ratios against -O0 measured in the same run (a README table).
 import argparse
 
 import numpy as np
-
 from common import best_time, every_model, random_inputs
+
 from nngraph.passes import count_nodes
-from nngraph.runtime.executor import Plan
-from nngraph.training import initial_state, train_step_graph
+from nngraph.runtime.numpy.executor import Plan
+from nngraph.training.step import initial_state, train_step_graph
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ import sys
 import time
 
 import numpy as np
+from common import batch_of
 
 import nngraph
-from common import batch_of
-from nngraph.runtime.executor import Plan
-from nngraph.training import initial_state, new_name, train_step_graph
+from nngraph.runtime.numpy.executor import Plan
+from nngraph.training.step import initial_state, new_name, train_step_graph
 
 try:
     import torch

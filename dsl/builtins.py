@@ -5,23 +5,11 @@ argument optional) and `build(call, **arguments)` emits the IR through `call.emi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from nngraph.ir import DTYPES, Value
-
-REQUIRED = object()
-
-
-@dataclass
-class Builtin:
-    name: str
-    params: tuple[tuple[str, object], ...]     # (name, default or REQUIRED)
-    build: Callable
-    doc: str = ""
-
+from nngraph.dsl.values import REQUIRED, Builtin, describe
+from nngraph.ir import DTYPES, ShapeError, Value
+from nngraph.ops.rules import norm_axis
 
 BUILTINS: dict[str, Builtin] = {}
 
@@ -140,15 +128,10 @@ def _ints(call, value, arg: str, sizes: tuple[int, ...], minimum: int = 0) -> tu
             not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
         counts = " or ".join(str(s) for s in sizes)
         call.fail(f"argument `{arg}` of `{call.name}` must be an integer or {counts} integers, got "
-                  f"{_describe(value)}", arg)
+                  f"{describe(value)}", arg)
     if min(items) < minimum:
         call.fail(f"argument `{arg}` of `{call.name}` must be at least {minimum}, got {value}", arg)
     return tuple(items)
-
-
-def _describe(value) -> str:
-    from nngraph.dsl.elaborate import describe
-    return describe(value)
 
 
 def _image(call, x, arg: str = "x") -> Value:
@@ -232,14 +215,13 @@ def _flatten(call, x):
 @builtin("concat", "xs", ("axis", 0), doc="join a list of tensors along an axis")
 def _concat(call, xs, axis):
     if not isinstance(xs, (list, tuple)) or not xs:
-        call.fail(f"argument `xs` of `concat` must be a list of tensors, got {_describe(xs)}", "xs")
+        call.fail(f"argument `xs` of `concat` must be a list of tensors, got {describe(xs)}", "xs")
     return call.emit("concat", *(call.tensor(x, "xs") for x in xs), axis=call.int(axis, "axis"))
 
 
 @builtin("split", "x", "parts", ("axis", 0),
          doc="cut x along an axis into `parts` equal pieces, or pieces of the listed sizes; returns a tuple")
 def _split(call, x, parts, axis):
-    from nngraph.ops import ShapeError, norm_axis
     x, axis = call.tensor(x, "x"), call.int(axis, "axis")
     try:
         axis = norm_axis(axis, x.type.rank)
@@ -257,7 +239,7 @@ def _split(call, x, parts, axis):
         if not isinstance(parts, (list, tuple)) or not parts or \
                 not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in parts):
             call.fail(f"argument `parts` of `split` must be a number of equal parts or a list of positive sizes, "
-                      f"got {_describe(parts)}", "parts")
+                      f"got {describe(parts)}", "parts")
         sizes = list(parts)
         if isinstance(size, int) and sum(sizes) != size:
             call.fail(f"`split` sizes {sizes} add up to {sum(sizes)}, but axis {axis} of {x.type} has {size}",
@@ -298,7 +280,7 @@ def _pad(call, x, pads, value):
     else:
         flat = _ints(call, pads, "pads", (2 * rank,))
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        call.fail(f"argument `value` of `pad` must be a number, got {_describe(value)}", "value")
+        call.fail(f"argument `value` of `pad` must be a number, got {describe(value)}", "value")
     return call.emit("pad", x, pads=flat, value=float(value) if x.type.is_float else int(value))
 
 
@@ -324,7 +306,6 @@ def _arange(call, n):
 @builtin("swap_axes", "x", ("a", -2), ("b", -1),
          doc="exchange two axes of x (default the last two, as for the keys in q @ swap_axes(k))")
 def _swap_axes(call, x, a, b):
-    from nngraph.ops import ShapeError, norm_axis
     x = call.tensor(x, "x")
     rank = x.type.rank
     try:

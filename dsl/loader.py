@@ -9,8 +9,8 @@ from pathlib import Path
 from nngraph.diagnostics import NNError, Span
 from nngraph.dsl import ast
 from nngraph.dsl.builtins import BUILTINS
-from nngraph.dsl.elaborate import LayerTemplate
 from nngraph.dsl.parser import parse
+from nngraph.dsl.values import LayerTemplate
 
 STDLIB = Path(__file__).parent / "stdlib"
 

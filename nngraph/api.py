@@ -7,27 +7,26 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
-from nngraph import autodiff
+from nngraph import autodiff, runtime
 from nngraph.diagnostics import NNError, did_you_mean
 from nngraph.dsl.elaborate import Elaborator
 from nngraph.dsl.loader import load_program
 from nngraph.ir import Graph
 from nngraph.passes import optimize, optimize_before_grad
-from nngraph.runtime import data as datasets
-from nngraph.runtime.executor import Plan
-from nngraph.runtime.init import init_params
-from nngraph.runtime.train import TrainConfig, TrainResult, fit
-from nngraph.training import Optimizer
+from nngraph.training import data as datasets
+from nngraph.training.config import Optimizer, TrainConfig
+from nngraph.training.loop import TrainResult, fit
+from nngraph.training.params import init_params
+from nngraph.training.step import initial_state, new_name, train_step_graph
 
 
 class Model:
     def __init__(self, path: str, graph: Graph, train_config: TrainConfig | None):
         self.path, self.graph, self.train_config = path, graph, train_config
-        self._plans: dict[str, Plan] = {}
+        self._compiled: dict[tuple, object] = {}
 
     @property
     def name(self) -> str:
@@ -88,8 +87,11 @@ class Model:
         return datasets.load(config.data, self.graph, config.seed)
 
     def train(self, params=None, *, epochs: int | None = None, lr: float | None = None, batch: int | None = None,
-              seed: int | None = None, data: datasets.Dataset | None = None, progress: bool | None = None) -> TrainResult:
-        """Train from the `train` block's settings; keyword arguments override them."""
+              seed: int | None = None, data: datasets.Dataset | None = None, progress: bool | None = None,
+              backend: str | runtime.Backend = "numpy") -> TrainResult:
+        """Train from the `train` block's settings; keyword arguments override them. `backend` is
+        the runtime that executes the training step: a name (see nngraph.runtime) or a backend
+        made with options, e.g. ``nngraph.runtime.get("jax", devices=4)``."""
         if self.graph.loss is None:
             raise NNError(f"model `{self.name}` has no loss to train", self.graph_span(), hint="add `loss = ...`")
         base = self.train_config or TrainConfig()
@@ -98,16 +100,34 @@ class Model:
                              base.seed if seed is None else seed, base.holdout)
         data = data or self.load_data(config)
         params = self.init(config.seed) if params is None else check_params(self.graph, params)
-        return fit(self.graph, params, data, config, progress)
+        return fit(self.graph, params, data, config, backend_of(backend), progress)
 
-    def run(self, params: dict | None = None, inputs: dict | None = None, outputs: list[str] | None = None) -> dict:
+    def run(self, params: dict | None = None, inputs: dict | None = None, outputs: list[str] | None = None,
+            backend: str | runtime.Backend = "numpy") -> dict:
         """Outputs of the inference graph. Inputs default to the training data's inputs."""
         params = self.init() if params is None else check_params(self.graph, params)
         if inputs is None:
             inputs = {k: v for k, v in self.load_data().arrays.items() if k not in self.graph.targets}
-        if "run" not in self._plans:
-            self._plans["run"] = Plan(self.compile(grad=False, opt_level=1))
-        return self._plans["run"].run(inputs, params, outputs)
+        return self.inference(backend)(params, inputs, outputs)
+
+    # ---- compiled functions, for programs and benchmarks ----
+    def inference(self, backend: str | runtime.Backend = "numpy", opt_level: int = 1):
+        """The inference graph compiled once by `backend`: ``fn(params, inputs, outputs=None) -> {name: array}``."""
+        key = ("inference", backend if isinstance(backend, str) else id(backend), opt_level)
+        if key not in self._compiled:
+            self._compiled[key] = backend_of(backend).compile(self.compile(grad=False, opt_level=opt_level))
+        executable = self._compiled[key]
+        return lambda params, inputs, outputs=None: executable(inputs, params, outputs)
+
+    def train_step(self, optimizer: Optimizer | None = None, backend: str | runtime.Backend = "numpy",
+                   opt_level: int = 2) -> TrainStep:
+        """One optimizer step compiled by `backend`, as a pure function
+        ``step(params, state, batch) -> (params, state, loss)``; ``step.initial_state()`` is the
+        optimizer's starting state. `optimizer` defaults to the train block's."""
+        self._require_loss()
+        optimizer = optimizer or (self.train_config or TrainConfig()).optimizer
+        graph = train_step_graph(self.graph, optimizer, opt_level)
+        return TrainStep(self.graph, optimizer, backend_of(backend).compile(graph))
 
     # ---- ONNX ----
     def export_onnx(self, path: str, params: dict | None = None, *, grad: bool = False, train: bool = False,
@@ -116,8 +136,7 @@ class Model:
         with `train` one whole optimizer step (params, optimizer state, batch -> new params, new
         state, loss). Parameters are initializers (and, for gradient and training graphs, inputs
         whose initializer is a default the caller may override)."""
-        from nngraph.onnx_export import export
-        from nngraph.training import initial_state, train_step_graph
+        from nngraph.onnx.export import export  # onnx is imported only when exporting
         params = self.init(seed) if params is None else check_params(self.graph, params)
         if train:
             self._require_loss()
@@ -166,6 +185,25 @@ class Model:
         return [(words[i], float(cosine[i])) for i in order]
 
 
+def backend_of(backend: str | runtime.Backend) -> runtime.Backend:
+    return runtime.get(backend) if isinstance(backend, str) else backend
+
+
+class TrainStep:
+    """A compiled optimizer step: ``step(params, state, batch) -> (params, state, loss)``."""
+
+    def __init__(self, model: Graph, optimizer: Optimizer, executable):
+        self.model, self.optimizer, self.executable = model, optimizer, executable
+
+    def initial_state(self) -> dict[str, np.ndarray]:
+        return initial_state(self.model, self.optimizer)
+
+    def __call__(self, params: dict, state: dict, batch: dict) -> tuple[dict, dict, float]:
+        out = self.executable(dict(batch) | state, params)
+        return ({p: out[new_name(p)] for p in params}, {s: out[new_name(s)] for s in state},
+                float(out[self.model.loss]))
+
+
 def inference_part(graph: Graph) -> Graph:
     """A copy of `graph` without its loss and the targets only the loss read."""
     g, _ = graph.clone()
@@ -180,7 +218,7 @@ def inference_part(graph: Graph) -> Graph:
 
 def load(path: str, model: str | None = None, dtype: str = "float32", constants: dict | None = None) -> Model:
     """Parse, elaborate and shape-check a .nn file; `model` picks one of several models by name.
-    A .onnx file is imported instead (nngraph.onnx_import): its initializers are the weights that
+    A .onnx file is imported instead (nngraph.onnx.importer): its initializers are the weights that
     `Model.init` returns, and `constants` freezes graph inputs that give shapes or axes."""
     if path.lower().endswith(".onnx"):
         return load_onnx(path, constants)
@@ -225,35 +263,8 @@ def check_params(graph: Graph, params: dict) -> dict[str, np.ndarray]:
     return checked
 
 
-def write_atomically(path: str, data: bytes | None = None, writer=None) -> None:
-    """A crash mid-write leaves the old file, never a truncated one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f) if writer else f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    write_atomically(path, writer=lambda f: np.savez(f, **arrays))
-
-
 def load_onnx(path: str, constants: dict | None = None) -> Model:
-    """An ONNX model as a Model with no loss and no train block (see nngraph.onnx_import)."""
-    from nngraph.onnx_import import import_onnx
+    """An ONNX model as a Model with no loss and no train block (see nngraph.onnx.importer)."""
+    from nngraph.onnx.importer import import_onnx
     graph, _weights = import_onnx(path, constants)    # the weights are also the params' ParamInit
     return Model(path, graph, None)
-
-
-def load_npz(path: str) -> dict[str, np.ndarray]:
-    if not os.path.exists(path):
-        raise NNError(f"no such file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except (ValueError, OSError) as err:
-        raise NNError(f"cannot read {path} as an .npz weights file: {err}") from None

@@ -10,8 +10,10 @@ import sys
 
 import numpy as np
 
-from nngraph.api import Model, load, load_npz, save_npz, write_atomically
+from nngraph import runtime
+from nngraph.api import Model, load
 from nngraph.diagnostics import NNError, did_you_mean
+from nngraph.files import load_npz, save_npz, write_atomically
 from nngraph.passes import PASS_NAMES
 from nngraph.printer import format_graph
 from nngraph.visualize import write_picture
@@ -25,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     except NNError as err:
         print(err.render(), file=sys.stderr)
         return 1
+    except UsageError as err:
+        parser.print_usage(sys.stderr)
+        print(f"nngraph: error: {err}", file=sys.stderr)
+        return 2
     except BrokenPipeError:      # output piped into `head`: not an error of ours
         sys.stderr.close()
         return 0
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("-o", "--output", metavar="PARAMS.npz", help="where to write the trained weights")
     train.add_argument("--model-name")
+    add_backend_arguments(train, several_machines=True)
     train.set_defaults(command=cmd_train)
 
     run = sub.add_parser("run", help="run a model's inference graph")
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an input array; by default the inputs of the training data are used")
     run.add_argument("-o", "--output", metavar="OUT.npz", help="write every output under its name")
     run.add_argument("--model-name")
+    add_backend_arguments(run)
     run.set_defaults(command=cmd_run)
 
     near = sub.add_parser("neighbours", aliases=["neighbors"],
@@ -94,6 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     near.add_argument("--model-name")
     near.set_defaults(command=cmd_neighbours)
     return parser
+
+
+def add_backend_arguments(parser, several_machines: bool = False) -> None:
+    parser.add_argument("--backend", choices=list(runtime.KNOWN), default="numpy",
+                        help="what executes the model: numpy (default, built in), jax (XLA on CPU or GPU; "
+                             "pip install 'nngraph[jax]'), onnxruntime (pip install 'nngraph[onnxruntime]')")
+    parser.add_argument("--devices", type=device_count, metavar="N|all",
+                        help="with --backend jax: split each batch over N devices (or all of them)")
+    if several_machines:
+        parser.add_argument("--coordinator", metavar="HOST:PORT",
+                            help="with --backend jax: train on several machines; the address of process 0")
+        parser.add_argument("--num-processes", type=positive_int, metavar="P", help="how many processes in all")
+        parser.add_argument("--process-id", type=int, metavar="I", help="this process's number, 0 to P-1")
+
+
+def backend_from(args):
+    """The backend the command-line asked for, made with its options."""
+    options = {}
+    if args.devices is not None:
+        options["devices"] = args.devices
+    distributed = [getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")]
+    if any(v is not None for v in distributed):
+        if None in distributed:
+            raise UsageError("--coordinator, --num-processes and --process-id go together")
+        if not 0 <= args.process_id < args.num_processes:
+            raise UsageError(f"--process-id must be between 0 and {args.num_processes - 1}")
+        options |= dict(zip(("coordinator", "num_processes", "process_id"), distributed))
+    if options and args.backend != "jax":
+        raise UsageError(f"--{next(iter(options)).replace('_', '-')} needs --backend jax")
+    return runtime.get(args.backend, **options)
+
+
+class UsageError(Exception):
+    """A bad combination of command-line options: exit code 2, like argparse's own errors."""
+
+
+def device_count(text: str):
+    return "all" if text == "all" else positive_int(text)
 
 
 def positive_int(text: str) -> int:
@@ -194,7 +240,10 @@ def print_after(passes: list[str]):
 
 def cmd_train(args) -> int:
     model = load(args.model, args.model_name)
-    result = model.train(epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed)
+    backend = backend_from(args)
+    result = model.train(epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed, backend=backend)
+    if not getattr(backend, "is_main_process", True):
+        return 0                  # several machines: process 0 reports and writes the weights
     print(f"model {model.name}: {result.summary()}")
     if args.output:
         save_npz(args.output, result.params)
@@ -209,7 +258,7 @@ def cmd_run(args) -> int:
         # (an imported ONNX model runs with the weights of its initializers: kind "value")
         print("note: no --params given; running with the seeded initial weights", file=sys.stderr)
     inputs = parse_inputs(model, args.input) if args.input else None
-    outputs = model.run(params, inputs)
+    outputs = model.run(params, inputs, backend=backend_from(args))
     for name, array in outputs.items():
         print(f"{name}: {array.dtype}{list(array.shape)}")
         print("  " + np.array2string(array, precision=4, threshold=20, edgeitems=3).replace("\n", "\n  "))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nngraph.ir import Graph
-from nngraph.ops import OPS
+from nngraph.ir.registry import OPS
 
 
 class VerifyError(Exception):

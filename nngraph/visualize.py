@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pydot
 
-from nngraph.api import write_atomically
 from nngraph.diagnostics import NNError, Span
 from nngraph.dsl.loader import STDLIB
+from nngraph.files import write_atomically
 from nngraph.ir import Graph, Node, Value
-from nngraph.ops import scan_parts
+from nngraph.ops.recurrence import scan_parts
 
 COLOURS = {"forward": "#dbeafe", "backward": "#fde2e2", "optimizer": "#e9d5ff"}
 INPUT, PARAM, OUTPUT, LAYER_BORDER = "#dcfce7", "#fef9c3", "#fed7aa", "#94a3b8"

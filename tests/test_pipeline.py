@@ -8,10 +8,10 @@ import nngraph
 from nngraph.autodiff import grad
 from nngraph.cli import main
 from nngraph.ir import Graph, TensorType
-from nngraph.ops import Emitter
+from nngraph.ir.emit import Emitter
 from nngraph.printer import format_graph
-from nngraph.runtime.executor import Plan
-from nngraph.training import initial_state, train_step_graph
+from nngraph.runtime.numpy.executor import Plan
+from nngraph.training.step import initial_state, train_step_graph
 from nngraph.verify import verify
 
 

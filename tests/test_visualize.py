@@ -3,12 +3,12 @@ graphviz-pure; clusters per layer, every node drawn, backward coloured, collapse
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import model_variants, models_with_loss
 
 import nngraph
 from nngraph import visualize
 from nngraph.cli import main
 from nngraph.visualize import COLOURS, to_dot
+from tests.helpers import model_variants, models_with_loss
 
 MODELS = model_variants()
 SVG = "{http://www.w3.org/2000/svg}"

@@ -10,10 +10,9 @@ import time
 from typing import Callable
 
 from nngraph.ir import Graph
-from nngraph.passes.cleanup import (common_subexpression_elimination, constant_folding, dead_code_elimination,
-                                    shape_folding)
+from nngraph.passes.cleanup import common_subexpression_elimination, constant_folding, dead_code_elimination, shape_folding
 from nngraph.passes.fusion import fuse_elementwise, fuse_matmul_bias, fuse_softmax_cross_entropy
-from nngraph.passes.loops import count_nodes, nested_bodies, share_scan_forward
+from nngraph.passes.loops import count_nodes, nested_bodies, share_scan_forward  # noqa: F401  (count_nodes: for bench/)
 from nngraph.passes.rewrite import redirect_outputs
 from nngraph.passes.simplify import algebraic_simplification
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from nngraph.ir import Graph, Node, Value
 from nngraph.passes.rewrite import redirect_outputs, rewrite
+from nngraph.runtime.numpy import evaluate
 
 
 def dead_code_elimination(graph: Graph) -> Graph:
@@ -16,7 +17,6 @@ def dead_code_elimination(graph: Graph) -> Graph:
 def constant_folding(graph: Graph) -> Graph:
     """Evaluate nodes whose inputs are all constants, once, at compile time. Parameter-free
     subgraphs fold away entirely, since each folded node becomes a constant for the next."""
-    from nngraph.runtime.kernels import KERNELS
     replacement: dict[int, Value] = {}
     folded: list[Node] = []
     for node in graph.nodes:
@@ -24,7 +24,7 @@ def constant_folding(graph: Graph) -> Graph:
         producers = [v.node for v in node.inputs]
         if node.op != "constant" and len(node.outputs) == 1 and node.inputs and \
                 all(p is not None and p.op == "constant" for p in producers):
-            value = KERNELS[node.op](*(p.attrs["value"] for p in producers), **node.attrs)
+            value = evaluate(node.op, [p.attrs["value"] for p in producers], node.attrs)
             const = Node("constant", [], {"value": np.asarray(value, dtype=node.out.dtype)},
                          span=node.span, scope=node.scope, role=node.role)
             const.outputs = [Value(node.out.name, node.out.type, const, node.out.span)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 from nngraph.ir import Graph, Value
-from nngraph.ops import ELEMENTWISE, Expr, norm_axes
+from nngraph.ops.fused import ELEMENTWISE, Expr
+from nngraph.ops.rules import norm_axes
 from nngraph.passes.rewrite import producer, rewrite
 
 

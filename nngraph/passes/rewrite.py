@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 from nngraph.ir import Graph, Node, Value
-from nngraph.ops import Emitter
+from nngraph.ir.emit import Emitter
 
 # A rule looks at one node (and the producers of its inputs) and returns a value that can stand
 # in for the node's output, building any new nodes it needs with the emitter; or None.

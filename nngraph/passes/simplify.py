@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from nngraph.ir import Graph
-from nngraph.ops import ELEMENTWISE, norm_axes
+from nngraph.ops.fused import ELEMENTWISE
+from nngraph.ops.rules import norm_axes
 from nngraph.passes.rewrite import constant_value, is_constant, producer, rewrite
 
 RULES: dict[str, list] = {}

@@ -1,14 +1,36 @@
 """The NumPy backend: nngraph's reference semantics and its default runtime.
 
 `evaluate` is the one door through which the rest of nngraph (constant folding, the ONNX
-importer) computes an op's value at compile time.
+importer) computes an op's value at compile time. `BACKEND` is the runtime behind the backend
+protocol (nngraph/runtime/__init__.py): a `Plan` per graph, run many times.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from nngraph.ir.graph import Graph
+from nngraph.runtime import require_support
+from nngraph.runtime.numpy import kernels  # noqa: F401  (registers every kernel)
+from nngraph.runtime.numpy.executor import Plan
+from nngraph.runtime.numpy.kernels.registry import KERNELS
+
 
 def evaluate(op: str, inputs, attrs: dict):
     """The value of one op applied to arrays: an array, or a tuple for ops with several outputs."""
-    from nngraph.runtime.executor import KERNELS     # the executor registers `scan`
     return KERNELS[op](*(np.asarray(a) for a in inputs), **attrs)
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def supports(self, op: str) -> bool:
+        return op in KERNELS
+
+    def compile(self, graph: Graph, free: bool = True) -> Plan:
+        """A Plan is the executable: `plan(feeds, params, outputs)`. `free=False` keeps every
+        intermediate (a reference for measuring what liveness freeing saves)."""
+        require_support(self, graph)
+        return Plan(graph, free=free)
+
+
+BACKEND = NumpyBackend()

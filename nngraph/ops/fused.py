@@ -1,0 +1,125 @@
+"""Fused ops, made only by the fusion passes (nngraph/passes/fusion.py), never written in .nn files."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nngraph.ir.emit import Emitter
+from nngraph.ir.graph import Value
+from nngraph.ir.registry import OPS, defop
+from nngraph.ir.types import TensorType
+from nngraph.ops.linalg import matmul_type, swap_last
+from nngraph.ops.rules import broadcast_shapes, fmt_shape, norm_axis, require, require_float, same_dtype
+
+# ---------------------------------------------------------------- fused ops
+# Made only by the fusion passes (nngraph/passes/fusion.py), never written in .nn files: each is
+# one kernel call at run time and keeps a symbolic gradient, so a fused graph can still be
+# differentiated, printed and exported.
+
+def _gemm_infer(types, attrs):
+    a, b, c = types
+    product, = matmul_type([a, b], attrs)
+    same_dtype([product, c], "gemm")
+    return [product.with_shape(broadcast_shapes(product.shape, c.shape))]
+
+
+def _gemm_vjp(e, n, gs, w):
+    a, b, c = n.inputs
+    return [e.sum_to(e("matmul", gs[0], swap_last(e, b)), a) if w[0] else None,
+            e.sum_to(e("matmul", swap_last(e, a), gs[0]), b) if w[1] else None,
+            e.sum_to(gs[0], c) if w[2] else None]
+
+
+defop("gemm", _gemm_infer, _gemm_vjp, arity=3)# a @ b + c
+
+
+def _softmax_cross_entropy_infer(types, attrs):
+    logits, target = types
+    require_float(logits, "softmax_cross_entropy")
+    same_dtype(types, "softmax_cross_entropy")
+    require(logits.shape == target.shape, f"`softmax_cross_entropy` needs logits and target of one shape, got "
+                                         f"{fmt_shape(logits.shape)} and {fmt_shape(target.shape)}")
+    axis = norm_axis(attrs.get("axis", -1), logits.rank)
+    return [logits.with_shape(d for i, d in enumerate(logits.shape) if i != axis), logits]
+
+
+def _is_zero(value: Value) -> bool:
+    node = value.node
+    return node is not None and node.op == "constant" and not np.any(node.attrs["value"])
+
+
+def _softmax_cross_entropy_vjp(e, n, gs, w):
+    """Outputs: loss = -sum(t * log_softmax(z)) and p = softmax(z), which the gradient reuses.
+    dz = g * (p * sum(t) - t) and dt = -g * log_softmax(z); for a distribution t (sum 1) dz is
+    the familiar p - t, with no division anywhere."""
+    z, t = n.inputs
+    probs = n.outputs[1]
+    axis = n.attrs.get("axis", -1)
+    g = e("expand_dims", gs[0], axes=(norm_axis(axis, z.type.rank),))
+    dz = dt = None
+    if w[0]:
+        mass = e("sum", t, axes=(axis,), keepdims=True)
+        dz = e("mul", g, e("sub", e("mul", probs, mass), t))
+        if not _is_zero(gs[1]):        # the probabilities are read too: add softmax's own VJP
+            dot = e("sum", e("mul", gs[1], probs), axes=(axis,), keepdims=True)
+            dz = e("add", dz, e("mul", probs, e("sub", gs[1], dot)))
+    if w[1]:
+        dt = e("mul", e("neg", g), e("log_softmax", z, axis=axis))
+    return [dz, dt]
+
+
+defop("softmax_cross_entropy", _softmax_cross_entropy_infer, _softmax_cross_entropy_vjp,
+      arity=2)
+
+# The ops an elementwise fusion may combine: same-position inputs to output, with broadcasting.
+ELEMENTWISE = frozenset({
+    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "relu", "sigmoid", "tanh",
+    "softplus", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "cast"})
+
+
+@dataclass(frozen=True)
+class Expr:
+    """The body of a `fused` node: a tree of elementwise ops whose leaves are input indices.
+    It prints as the formula it computes, e.g. ``mul($0, sigmoid($1))``."""
+    op: str
+    args: tuple                  # Expr | int (the index of one of the fused node's inputs)
+    attrs: tuple = ()            # sorted (name, value) pairs
+
+    def __repr__(self) -> str:
+        parts = [f"${a}" if isinstance(a, int) else repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in self.attrs]
+        return f"{self.op}({', '.join(parts)})"
+
+    def infer(self, types: list[TensorType]) -> TensorType:
+        arg_types = [types[a] if isinstance(a, int) else a.infer(types) for a in self.args]
+        return OPS[self.op].infer(arg_types, dict(self.attrs))[0]
+
+    def emit(self, e: Emitter, inputs: list[Value], made: list | None = None) -> Value:
+        """Build the tree as ordinary nodes (`made` collects them, innermost first)."""
+        args = [inputs[a] if isinstance(a, int) else a.emit(e, inputs, made) for a in self.args]
+        out = e(self.op, *args, **dict(self.attrs))
+        if made is not None:
+            made.append(out.node)
+        return out
+
+
+def _fused_vjp(e, n, gs, w):
+    """Rebuild the fused tree from primitive ops and run each one's own VJP backwards through it."""
+    made: list = []
+    out = n.attrs["expr"].emit(e, n.inputs, made)
+    grads = {out.uid: gs[0]}
+    needed = {v.uid for v, want in zip(n.inputs, w) if want} | {m.out.uid for m in made}
+    for node in reversed(made):
+        g = grads.get(node.out.uid)
+        if g is None or OPS[node.op].vjp is None:
+            continue
+        wants = [v.uid in needed for v in node.inputs]
+        for value, contribution in zip(node.inputs, OPS[node.op].vjp(e, node, [g], wants)):
+            if contribution is not None:
+                earlier = grads.get(value.uid)
+                grads[value.uid] = contribution if earlier is None else e("add", earlier, contribution)
+    return [grads.get(v.uid) if want else None for v, want in zip(n.inputs, w)]
+
+
+defop("fused", lambda types, attrs: [attrs["expr"].infer(types)], _fused_vjp)

@@ -1,0 +1,1 @@
+"""The shipped models and the layer libraries they use."""

@@ -1,0 +1,1 @@
+"""ONNX export, import and conformance."""
