@@ -20,7 +20,7 @@ from nngraph.diagnostics import NNError
 from nngraph.ir.graph import Graph
 
 # name -> the pip extra that brings what the backend needs (None: nothing beyond nngraph)
-KNOWN = {"numpy": None}
+KNOWN = {"numpy": None, "jax": "jax", "onnxruntime": "onnxruntime"}
 
 
 class Executable(Protocol):
