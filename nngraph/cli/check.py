@@ -1,0 +1,41 @@
+"""`nngraph check MODEL`: parse and shape-check a model, print a summary."""
+from __future__ import annotations
+
+import numpy as np
+
+from nngraph.api import Model, load
+
+
+def register(subparsers) -> None:
+    check = subparsers.add_parser("check", help="parse and shape-check a model; print a summary")
+    check.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
+    check.add_argument("--model-name", help="which model of the file, if it has several")
+    check.set_defaults(command=run)
+
+
+def run(args) -> int:
+    model = load(args.model, args.model_name)
+    print(summary(model))
+    return 0
+
+
+def summary(model: Model) -> str:
+    g = model.graph
+    lines = [f"model {model.name} ({model.path}): ok"]
+    for v in g.inputs:
+        lines.append(f"  {'target' if v.name in g.targets else 'input '} {v.name}: {v.type}")
+    total = 0
+    for p in g.params:
+        size = int(np.prod(p.shape))
+        total += size
+        lines.append(f"  param  {p.name}: {p.type}  ~ {g.param_init[p.name].kind}")
+    for name, v in g.outputs.items():
+        lines.append(f"  {'loss  ' if name == g.loss else 'output'} {name}: {v.type}")
+    fwd = model.inference_graph()
+    lines.append(f"  {len(g.params)} parameter tensors, {total} trainable numbers; "
+                 f"{len(fwd.nodes)} inference nodes, {len(g.nodes)} nodes with the loss")
+    if model.train_config:
+        c = model.train_config
+        lines.append(f"  train: {c.optimizer}, {c.epochs} epochs, batch {c.batch or 'all'}"
+                     + (f", holdout {c.holdout:g}" if c.holdout else ""))
+    return "\n".join(lines)

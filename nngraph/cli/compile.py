@@ -1,0 +1,92 @@
+"""`nngraph compile MODEL -o OUT`: textual IR, ONNX or a picture, with or without the gradient."""
+from __future__ import annotations
+
+import os
+import sys
+
+from nngraph.api import load
+from nngraph.cli.common import positive_int
+from nngraph.files import load_npz, write_atomically
+from nngraph.passes import PASS_NAMES
+from nngraph.printer import format_graph
+from nngraph.visualize import write_picture
+
+
+def register(subparsers) -> None:
+    comp = subparsers.add_parser("compile", help="compile a model to textual IR (.txt)")
+    comp.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
+    comp.add_argument("-o", "--output", metavar="OUT", help="output file; its suffix picks the format: "
+                      ".txt (IR), .onnx, or a picture: .svg, .png, .dot")
+    comp.add_argument("--grad", action="store_true", help="add d(loss)/d(param) for every parameter as outputs")
+    comp.add_argument("--train", action="store_true",
+                      help="one training step of the train block's optimizer (with -o OUT.onnx)")
+    comp.add_argument("--params", metavar="PARAMS.npz", help="weights for an ONNX export (default: seeded init)")
+    level = comp.add_mutually_exclusive_group()
+    for n in (0, 1, 2):
+        level.add_argument(f"-O{n}", dest="opt_level", action="store_const", const=n, help=f"optimization level {n}")
+    comp.set_defaults(opt_level=1)
+    comp.add_argument("--stats", action="store_true", help="print node counts")
+    comp.add_argument("--print", action="store_true", help="print the IR after compiling")
+    comp.add_argument("--collapse", action="store_const", const=1, default=0,
+                      help="in a picture (.svg/.png/.dot), draw each layer instance as one box")
+    comp.add_argument("--collapse-depth", dest="collapse", type=positive_int, metavar="D",
+                      help="like --collapse, for the layer instances D levels deep (nested layers)")
+    comp.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                      choices=PASS_NAMES + ["all"], help="print the IR after this pass (repeatable; `all`): "
+                      + ", ".join(PASS_NAMES))
+    comp.add_argument("--model-name")
+    comp.set_defaults(command=run)
+
+
+def run(args) -> int:
+    out = args.output
+    suffix = os.path.splitext(out)[1].lower() if out else None
+    if suffix not in (None, ".txt", ".dot", ".svg", ".png", ".onnx"):
+        print(f"nngraph compile: error: cannot write {suffix} files; use .onnx, .txt, .dot, .svg or .png",
+              file=sys.stderr)
+        return 2
+    if args.train and suffix != ".onnx" or args.grad and args.train:
+        print("nngraph compile: error: --train exports a training step to ONNX: use it alone with -o OUT.onnx",
+              file=sys.stderr)
+        return 2
+    if args.collapse and suffix not in (".dot", ".svg", ".png"):
+        print("nngraph compile: error: --collapse is for pictures: use it with -o OUT.svg, .png or .dot",
+              file=sys.stderr)
+        return 2
+    model = load(args.model, args.model_name)
+    if suffix == ".onnx":
+        params = load_npz(args.params) if args.params else None
+        onnx_model = model.export_onnx(out, params, grad=args.grad, train=args.train, opt_level=args.opt_level)
+        graph = onnx_model.graph
+        print(f"wrote {out}: {len(graph.node)} ONNX nodes, {len(graph.input)} inputs, {len(graph.output)} outputs "
+              f"(opset {onnx_model.opset_import[0].version})")
+        return 0
+    stats: list = []
+    graph = model.compile(grad=args.grad, opt_level=args.opt_level, stats=stats,
+                          observe=print_after(args.print_after))
+    text = format_graph(graph)
+    if args.stats:
+        print(f"{'pass':<36} {'before':>7} {'after':>7} {'ms':>8}")
+        for name, before, after, seconds in stats:
+            print(f"{name:<36} {before:>7} {after:>7} {seconds * 1e3:>8.2f}")
+        print(f"{graph.name}: {len(graph.nodes)} nodes, {len(graph.params)} params, {len(graph.outputs)} outputs "
+              f"at -O{args.opt_level}{' with --grad' if args.grad else ''}")
+    if args.print or not (out or args.print_after):
+        print(text)
+    if out and suffix == ".txt":
+        write_atomically(out, (text + "\n").encode())
+    elif out:
+        write_picture(graph, out, collapse=args.collapse)
+    return 0
+
+
+def print_after(passes: list[str]):
+    """An observer for the pass pipeline that dumps the IR after the chosen passes."""
+    if not passes:
+        return None
+
+    def observe(name, graph):
+        if name in passes or "all" in passes:
+            print(f"// after {name}: {len(graph.nodes)} nodes")
+            print(format_graph(graph))
+    return observe
