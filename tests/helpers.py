@@ -198,3 +198,28 @@ def model_feeds(graph: Graph, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         feeds[v.name] = rng.integers(0, 3, shape) if v.dtype.startswith("int") else \
             rng.normal(size=shape).astype(v.dtype)
     return feeds
+
+
+# a model with a forward, a reverse and a counted scan, for the scan tests of every backend
+SCANS_NN = """model rnn {
+    input xs: [T, B, 3]
+    target ys: [T, B, 4]
+    param wx: [3, 4] ~ glorot
+    param wh: [4, 4] ~ glorot
+    param b: [4] ~ normal(std = 0.1)
+    hs = scan x in xs carry (h = zeros[B, 4]) {
+        h = tanh(x @ wx + h @ wh + b)
+        yield h
+    }
+    back = scan reverse x in xs carry (g = ones[B, 4]) {
+        g = sigmoid(x @ wx) * g
+        yield g
+    }
+    k = scan 3 steps carry (t = h) {
+        t = t * 0.5 + b
+    }
+    output states = hs
+    output last = h
+    loss = mse(hs, ys) + mean(back * ys) + sum(k)
+}
+"""

@@ -32,6 +32,16 @@ def slice_spec(attrs: dict, rank: int):
     return list(zip(norm, starts, ends, steps))
 
 
+def slice_index(rank: int, axes, starts=None, ends=None, steps=None) -> tuple:
+    """The Python index (a tuple of slices) that a `slice` node's attributes mean, for the kernels
+    of every backend: start, end and step per named axis, everything on the others."""
+    index = [slice(None)] * rank
+    n = len(axes)
+    for axis, start, end, step in zip(axes, starts or (None,) * n, ends or (None,) * n, steps or (1,) * n):
+        index[axis] = slice(start, end, step)
+    return tuple(index)
+
+
 def slice_length(dim: Dim, start, end, step: int) -> Dim:
     if isinstance(dim, int):
         return len(range(*slice(start, end, step).indices(dim)))

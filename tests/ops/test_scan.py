@@ -155,29 +155,7 @@ def test_passes_reach_into_scan_bodies():
 # ================================================================ scan in the language
 import nngraph  # noqa: E402
 from nngraph.diagnostics import NNError  # noqa: E402
-
-RNN_NN = """model rnn {
-    input xs: [T, B, 3]
-    target ys: [T, B, 4]
-    param wx: [3, 4] ~ glorot
-    param wh: [4, 4] ~ glorot
-    param b: [4] ~ normal(std = 0.1)
-    hs = scan x in xs carry (h = zeros[B, 4]) {
-        h = tanh(x @ wx + h @ wh + b)
-        yield h
-    }
-    back = scan reverse x in xs carry (g = ones[B, 4]) {
-        g = sigmoid(x @ wx) * g
-        yield g
-    }
-    k = scan 3 steps carry (t = h) {
-        t = t * 0.5 + b
-    }
-    output states = hs
-    output last = h
-    loss = mse(hs, ys) + mean(back * ys) + sum(k)
-}
-"""
+from tests.helpers import SCANS_NN  # noqa: E402
 
 
 def load_source(tmp_path, text, name="m.nn", dtype="float32"):
@@ -187,7 +165,7 @@ def load_source(tmp_path, text, name="m.nn", dtype="float32"):
 
 
 def test_scan_in_the_language_runs_and_differentiates(tmp_path):
-    model = load_source(tmp_path, RNN_NN, dtype="float64")
+    model = load_source(tmp_path, SCANS_NN, dtype="float64")
     assert str(model.graph.outputs["states"].type) == "float64[T, B, 4]"
     assert str(model.graph.outputs["last"].type) == "float64[B, 4]"
     G = model.compile(grad=True, opt_level=2)

@@ -26,6 +26,7 @@ from nngraph.runtime import get  # noqa: E402
 from nngraph.runtime.jax import BACKEND as JAX  # noqa: E402
 from nngraph.training.config import Optimizer  # noqa: E402
 from nngraph.training.step import initial_state, new_name, train_step_graph  # noqa: E402
+from tests.helpers import SCANS_NN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = get("numpy")
@@ -177,28 +178,6 @@ def test_an_unsupported_op_is_reported_at_compile_time(monkeypatch):
 
 
 # ================================================================ scan, forward and backward
-SCANS_NN = """model scans {
-    input xs: [T, B, 3]
-    target ys: [T, B, 4]
-    param wx: [3, 4] ~ glorot
-    param wh: [4, 4] ~ glorot
-    param b: [4] ~ normal(std = 0.1)
-    hs = scan x in xs carry (h = zeros[B, 4]) {
-        h = tanh(x @ wx + h @ wh + b)
-        yield h
-    }
-    back = scan reverse x in xs carry (g = ones[B, 4]) {
-        g = sigmoid(x @ wx) * g
-        yield g
-    }
-    k = scan 3 steps carry (t = h) {
-        t = t * 0.5 + b
-    }
-    output states = hs
-    output last = h
-    loss = mse(hs, ys) + mean(back * ys) + sum(k)
-}
-"""
 
 
 @pytest.mark.parametrize("float_dtype", ["float32", "float64"])

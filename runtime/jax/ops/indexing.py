@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from nngraph.ops.indexing import slice_index
 from nngraph.runtime.jax.ops.registry import impl
 
 
@@ -16,22 +17,14 @@ def one_hot(indices, depth, dtype="float32"):
     return (indices[..., None] == jnp.arange(depth, dtype=indices.dtype)).astype(dtype)
 
 
-def _slices(rank, axes, starts=None, ends=None, steps=None):
-    index = [slice(None)] * rank
-    n = len(axes)
-    for axis, start, end, step in zip(axes, starts or (None,) * n, ends or (None,) * n, steps or (1,) * n):
-        index[axis] = slice(start, end, step)
-    return tuple(index)
-
-
 @impl("slice")
 def slice_(x, axes, starts=None, ends=None, steps=None):
-    return x[_slices(x.ndim, axes, starts, ends, steps)]
+    return x[slice_index(x.ndim, axes, starts, ends, steps)]
 
 
 @impl("slice_grad")
 def slice_grad(g, x_ref, axes, starts=None, ends=None, steps=None):
-    return jnp.zeros(x_ref.shape, g.dtype).at[_slices(x_ref.ndim, axes, starts, ends, steps)].set(g)
+    return jnp.zeros(x_ref.shape, g.dtype).at[slice_index(x_ref.ndim, axes, starts, ends, steps)].set(g)
 
 
 @impl("pad")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nngraph.ops.indexing import slice_index
 from nngraph.runtime.numpy.kernels.registry import kernel
 
 
@@ -11,23 +12,15 @@ def one_hot(indices, depth, dtype="float32"):
     return (indices[..., None] == np.arange(depth)).astype(dtype)
 
 
-def _slices(rank, axes, starts=None, ends=None, steps=None):
-    index = [slice(None)] * rank
-    n = len(axes)
-    for axis, start, end, step in zip(axes, starts or (None,) * n, ends or (None,) * n, steps or (1,) * n):
-        index[axis] = slice(start, end, step)
-    return tuple(index)
-
-
 @kernel("slice")
 def slice_(x, axes, starts=None, ends=None, steps=None):
-    return x[_slices(x.ndim, axes, starts, ends, steps)]
+    return x[slice_index(x.ndim, axes, starts, ends, steps)]
 
 
 @kernel("slice_grad")
 def slice_grad(g, x_ref, axes, starts=None, ends=None, steps=None):
     out = np.zeros(x_ref.shape, dtype=g.dtype)
-    out[_slices(out.ndim, axes, starts, ends, steps)] = g
+    out[slice_index(out.ndim, axes, starts, ends, steps)] = g
     return out
 
 
