@@ -9,7 +9,9 @@ every extra, so a backend that cannot be loaded fails here rather than being ski
 """
 from __future__ import annotations
 
+import builtins
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,33 @@ def test_model_forward_and_training_steps_match_numpy(name, variant):
 def test_an_unknown_backend_is_a_diagnostic():
     with pytest.raises(nngraph.NNError, match=re.escape("no backend `tpu`")):
         runtime.get("tpu")
+
+
+@pytest.mark.parametrize("name", OTHERS)
+def test_training_to_the_end_gives_the_numpy_backends_figures(name):
+    """A whole training run (the train block's Adam, mini-batches, the held-out split) on each
+    backend ends with the NumPy backend's held-out accuracy and nearly its loss."""
+    model = nngraph.load("models/iris.nn")
+    want = model.train(epochs=60, backend="numpy", progress=False)
+    got = model.train(epochs=60, backend=name, progress=False)
+    assert got.holdout.accuracy == want.holdout.accuracy
+    assert got.train.accuracy == want.train.accuracy
+    np.testing.assert_allclose(got.history, want.history, rtol=1e-4)
+    np.testing.assert_allclose(got.holdout.loss, want.holdout.loss, rtol=1e-4)
+
+
+def test_a_backend_whose_extra_is_missing_gives_an_install_hint(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_jax(name, *args, **kwargs):
+        if name == "jax" or name.startswith("jax."):
+            raise ImportError("No module named 'jax'", name="jax")
+        return real_import(name, *args, **kwargs)
+
+    for module in [m for m in sys.modules if m.startswith("nngraph.runtime.jax")]:
+        monkeypatch.delitem(sys.modules, module)      # restored after the test
+    monkeypatch.setattr(builtins, "__import__", no_jax)
+    with pytest.raises(nngraph.NNError) as caught:
+        runtime.get("jax")
+    assert caught.value.message == "the `jax` backend needs a package that is not installed (jax)"
+    assert caught.value.hint == "pip install 'nngraph[jax]'"
