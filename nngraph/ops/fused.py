@@ -9,7 +9,7 @@ from nngraph.ir.emit import Emitter
 from nngraph.ir.graph import Value
 from nngraph.ir.registry import OPS, defop
 from nngraph.ir.types import TensorType
-from nngraph.ops.linalg import matmul_type, swap_last
+from nngraph.ops.linalg import matmul_type, right_operand_grad, swap_last
 from nngraph.ops.rules import broadcast_shapes, fmt_shape, norm_axis, require, require_float, same_dtype
 
 # ---------------------------------------------------------------- fused ops
@@ -27,7 +27,7 @@ def _gemm_infer(types, attrs):
 def _gemm_vjp(e, n, gs, w):
     a, b, c = n.inputs
     return [e.sum_to(e("matmul", gs[0], swap_last(e, b)), a) if w[0] else None,
-            e.sum_to(e("matmul", swap_last(e, a), gs[0]), b) if w[1] else None,
+            right_operand_grad(e, a, gs[0], b) if w[1] else None,
             e.sum_to(gs[0], c) if w[2] else None]
 
 
