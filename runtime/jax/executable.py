@@ -81,6 +81,25 @@ class JaxExecutable:
         results = fn(tuple(arrays[i] for i in kept), tuple(arrays[i] for i in donated))
         return dict(zip(names, results))
 
+    def run_step(self, batch: dict, carried: dict) -> dict:
+        """A training loop's step (loop.py): `carried` holds the parameters and state this
+        executable placed (device_put) or returned itself, so they are passed on unchecked and
+        donated; only the batch is checked. {output name: jax array}."""
+        bindings: dict[str, int] = {}
+        arrays = []
+        for value in self.args:
+            array = carried.get(value.name)
+            if array is None:
+                array = _checked(value, batch, bindings, "input")
+                if self.mesh is not None:
+                    array = self._place(value, array)
+            arrays.append(array)
+        self.lowered.bindings = bindings
+        names = tuple(self.graph.outputs)
+        fn, kept = self._function(names, self._carried_at)
+        results = fn(tuple(arrays[i] for i in kept), tuple(arrays[i] for i in self._carried_at))
+        return dict(zip(names, results))
+
     def device_put(self, arrays: dict) -> dict:
         """Parameters, optimizer state or a batch (by graph input/parameter name) put on the
         device(s) the way run_device wants them: checked and cast to the graph's dtypes, batch

@@ -31,7 +31,7 @@ class JaxStepLoop:
         self.others = [name for name in graph.outputs if name not in carried]
 
     def step(self, batch: dict) -> dict:
-        out = self.executable.run_device(dict(batch) | self._state, self._params, donate=True)
+        out = self.executable.run_step(batch, self._params | self._state)
         self._params = {p: out[CARRIED_PREFIX + p] for p in self._params}
         self._state = {s: out[CARRIED_PREFIX + s] for s in self._state}
         return {name: local_view(out[name]) for name in self.others}     # (readable in every process)

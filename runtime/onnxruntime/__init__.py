@@ -71,7 +71,7 @@ class OnnxruntimeBackend:
             options.intra_op_num_threads = int(threads)
         options.log_severity_level = 4          # fatal only: errors are raised, as NNErrors
         session = create_session(graph, model, options, chosen)
-        return OrtExecutable(graph, model, session)
+        return OrtExecutable(graph, model, session, options)
 
 
 def choose_providers(wanted=None) -> list:

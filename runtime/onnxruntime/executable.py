@@ -44,8 +44,8 @@ class OrtExecutable:
     state)` runs a training-step graph with its carried values kept inside onnxruntime.
     `session` and `model` (the exported ModelProto) are there for benchmarks and debugging."""
 
-    def __init__(self, graph: Graph, model: onnx.ModelProto, session: ort.InferenceSession):
-        self.graph, self.model, self.session = graph, model, session
+    def __init__(self, graph: Graph, model: onnx.ModelProto, session: ort.InferenceSession, options=None):
+        self.graph, self.model, self.session, self.options = graph, model, session, options
         self.dtypes = {name: np.dtype(v.dtype) for name, v in graph.outputs.items()}
         self._all = list(graph.outputs)
         # (name, dtype, shape, all dims ints, is a parameter) for the fast path of `feeds`
@@ -95,6 +95,17 @@ class OrtExecutable:
             checked[v.name] = check_input(v, params, bindings, "parameter")
         return checked, bindings
 
+    def bind(self, params: dict[str, np.ndarray]) -> BoundExecutable:
+        """This graph with `params` fixed as ONNX initializers, in a session of its own: what
+        running an exported model directly gives, where onnxruntime folds and pre-packs the
+        weights (1.5x faster on a small CNN than feeding them). The arrays are copied into the
+        model: changing them afterwards changes nothing. `bound(feeds, outputs=None)`."""
+        bindings: dict[str, int] = {}
+        values = {v.name: check_input(v, params, bindings, "parameter") for v in self.graph.params}
+        model = to_onnx(self.graph, values, doc_string=f"{self.graph.name} with its weights, for the onnxruntime backend")
+        session = create_session(self.graph, model, self.options, self.session.get_providers())
+        return BoundExecutable(self, model, session)
+
     def loop(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray] | None = None) -> StepLoop:
         """A StepLoop (loop.py) over this training-step graph, starting from `params` and
         optimizer `state`."""
@@ -110,6 +121,24 @@ class OrtExecutable:
     def error(self, err: Exception, bindings: dict[str, int]) -> NNError:
         """An error onnxruntime raised while running, as an NNError at the op's line."""
         return ort_error(err, self.graph, self.model, "{what} failed in onnxruntime (" + bindings_text(bindings) + ")")
+
+
+class BoundExecutable:
+    """An OrtExecutable's graph with its parameters built in (OrtExecutable.bind)."""
+
+    def __init__(self, unbound: OrtExecutable, model: onnx.ModelProto, session: ort.InferenceSession):
+        self.graph, self.model, self.session, self._unbound = unbound.graph, model, session, unbound
+
+    def __call__(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        bindings: dict[str, int] = {}
+        checked = {v.name: check_input(v, feeds, bindings, "input") for v in self.graph.inputs}
+        names = self._unbound._all if outputs is None else self._unbound.output_names(outputs)
+        try:
+            results = self.session.run(names, checked)
+        except Exception as err:
+            raise ort_error(err, self.graph, self.model,
+                            "{what} failed in onnxruntime (" + bindings_text(bindings) + ")") from None
+        return {name: _as(array, self._unbound.dtypes[name]) for name, array in zip(names, results)}
 
 
 def _as(array, dtype: np.dtype) -> np.ndarray:

@@ -363,3 +363,20 @@ def test_the_step_loop_equals_calling_the_executable():
             value[...] = 0
     assert_same(loop.params(), params, rtol=0, atol=0)
     assert_same(loop.state(), state, rtol=0, atol=0)
+
+
+def test_parameters_bound_as_initializers_give_the_same_outputs():
+    """`bind(params)` builds the weights into the session (as running an export directly does)."""
+    model = nngraph.load("models/cnn_xo.nn")
+    graph = model.compile(grad=False)
+    params = model.init(0)
+    feeds = {v.name: np.random.default_rng(0).normal(size=[4 if isinstance(d, str) else d for d in v.shape])
+             .astype(v.dtype) for v in graph.inputs}
+    bound = ORT.compile(graph).bind(params)
+    want = nngraph.runtime.get("numpy").compile(graph)(feeds, params)
+    got = bound(feeds)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+    assert {i.name for i in bound.session.get_inputs()} == {v.name for v in graph.inputs}
+    params[next(iter(params))][...] = 0          # the bound weights are a copy
+    np.testing.assert_allclose(bound(feeds)[next(iter(want))], got[next(iter(want))])
