@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from nngraph.dsl.values import REQUIRED, Builtin, describe
-from nngraph.ir import DTYPES, ShapeError, Value
+from nngraph.ir import DTYPES, ShapeError, TensorType, Value, limits
 from nngraph.ops.rules import norm_axis
 
 BUILTINS: dict[str, Builtin] = {}
@@ -300,6 +300,10 @@ def _arange(call, n):
     n = call.int(n, "n")
     if n < 1:
         call.fail(f"`arange` needs a positive count, got {n}", "n")
+    if n > limits.MAX_CONSTANT_ELEMENTS:
+        call.fail(f"`arange({n})` would be a compile-time constant of more than "
+                  f"{limits.MAX_CONSTANT_ELEMENTS:,} elements", "n",
+                  hint="raise the limit with the environment variable NNGRAPH_MAX_CONSTANT_ELEMENTS")
     return call.elab.constant(np.arange(n), "int64", call.span, call.scope)
 
 
@@ -315,3 +319,67 @@ def _swap_axes(call, x, a, b):
     perm = list(range(rank))
     perm[a], perm[b] = perm[b], perm[a]
     return call.emit("transpose", x, perm=tuple(perm))
+
+
+@builtin("sample", "scores", "uniform", ("temperature", 1.0), ("top_k", 0), ("top_p", 1.0),
+         doc="a category per row of scores, drawn with a fed uniform number (nngraph/ops/sampling.py)")
+def _sample(call, scores, uniform, temperature, top_k, top_p):
+    if isinstance(top_k, int) and not isinstance(top_k, bool):
+        top_k = call.elab.constant(top_k, "int64", call.span, call.scope)
+    return call.emit("sample_categorical", call.tensor(scores, "scores"), call.tensor(uniform, "uniform"),
+                     call.tensor(temperature, "temperature"), call.tensor(top_k, "top_k"), call.tensor(top_p, "top_p"))
+
+
+# ---------------------------------------------------------------- training-time layers (nngraph/ops/normalization.py)
+def _number(call, value, arg: str, low: float, high: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
+        call.fail(f"argument `{arg}` of `{call.name}` must be a number in [{low:g}, {high:g}), got {describe(value)}", arg)
+    return float(value)
+
+
+def _outside_loops(call) -> None:
+    if call.elab.frames:
+        call.fail(f"`{call.name}` inside a `scan` body is not supported yet", hint="apply it to the scan's results")
+
+
+@builtin("dropout", "x", ("rate", 0.5),
+         doc="zeroes each element with probability `rate` while training (the rest scaled by 1/(1 - rate)); "
+             "the identity in inference")
+def _dropout(call, x, rate):
+    _outside_loops(call)
+    x, rate = call.tensor(x, "x"), _number(call, rate, "rate", 0.0, 1.0)
+    graph = call.elab.graph
+    step = next((v for v in graph.inputs if v.name == "step"), None)
+    if step is None:            # the training step's update counter, fed by the train step (nngraph/training/step.py)
+        step = graph.add_input("step", TensorType(call.float_dtype, ()), call.span)
+    elif step.type.rank != 0 or not step.type.is_float:
+        call.fail(f"dropout draws its masks from the training step counter, a float scalar input `step`; "
+                  f"this model's `step` is {step.type}", hint="rename the model's input `step`")
+    seed = sum(1 for n in graph.nodes if n.op == "dropout_mask")     # each dropout its own masks
+    return call.emit("mul", x, call.emit("dropout_mask", x, step, rate=rate, seed=seed))
+
+
+@builtin("batch_normalize", "x", "gain", "bias", "running_mean", "running_var", ("momentum", 0.1), ("eps", 1e-5),
+         doc="batch norm over [N, C, ...]: the batch's statistics while training, which also update the running "
+             "ones (parameters the train step does not train); the running statistics in inference")
+def _batch_normalize(call, x, gain, bias, running_mean, running_var, momentum, eps):
+    x, gain, bias = call.tensor(x, "x"), call.tensor(gain, "gain"), call.tensor(bias, "bias")
+    graph, running = call.elab.graph, []
+    for arg, value in (("running_mean", running_mean), ("running_var", running_var)):
+        # a parameter by name (names are unique in a graph): scanning graph.params per call was quadratic
+        if not (isinstance(value, Value) and value.node is None and value.name in graph.param_init):
+            call.fail(f"argument `{arg}` of `{call.name}` must be a parameter (`param {arg}: [c] = ...`), "
+                      f"which the training step updates", arg)
+        running.append(value)
+    momentum = _number(call, momentum, "momentum", 0.0, 1.0)
+    _outside_loops(call)
+    attrs = {"eps": _number(call, eps, "eps", 0.0, 1.0), "running": tuple(r.name for r in running)}
+    try:
+        y, mean, var = call.elab.apply("batch_norm", [x, gain, bias], attrs, call.span, call.scope)
+    except ShapeError as err:
+        call.fail(str(err))
+    keep = call.elab.constant(1 - momentum, x.dtype, call.span, call.scope)
+    take = call.elab.constant(momentum, x.dtype, call.span, call.scope)
+    for old, batch in zip(running, (mean, var)):
+        graph.outputs[f"new:{old.name}"] = call.emit("add", call.emit("mul", keep, old), call.emit("mul", take, batch))
+    return y

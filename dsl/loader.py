@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from nngraph.diagnostics import NNError, Span
@@ -13,6 +14,26 @@ from nngraph.dsl.parser import parse
 from nngraph.dsl.values import LayerTemplate
 
 STDLIB = Path(__file__).parent / "stdlib"
+MAX_SOURCE_BYTES = 16 * 2**20       # a .nn file larger than this is refused, not read: reads are bounded
+ALLOW_PATH_ENV = "NNGRAPH_ALLOW_PATH"
+_allowed_by_caller: list[str] = []  # set by `nngraph --allow-path DIR` for the duration of a command
+
+
+def allow_paths(folders: list[str] | None) -> None:
+    """Let models read imports and data files under these folders too (None: only their own tree)."""
+    _allowed_by_caller[:] = [os.path.realpath(f) for f in folders or []]
+
+
+def check_inside(path: str, model_dir: str, span: Span | None, what: str) -> None:
+    """Imports and data files resolve inside the model file's folder tree, or a folder the user allowed
+    (`--allow-path DIR` or NNGRAPH_ALLOW_PATH): a model from elsewhere cannot read any file on the machine."""
+    real = os.path.realpath(path)
+    env = [os.path.realpath(f) for f in os.environ.get(ALLOW_PATH_ENV, "").split(os.pathsep) if f]
+    roots = [os.path.realpath(model_dir or ".")] + _allowed_by_caller + env
+    if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise NNError(f"the {what} `{path}` is outside the model's folder `{model_dir or '.'}`", span,
+                      hint="allow its folder with `nngraph --allow-path DIR ...` or the environment "
+                           f"variable {ALLOW_PATH_ENV}")
 
 
 @dataclass
@@ -22,32 +43,64 @@ class Program:
 
 
 def read_source(path: str, span: Span | None = None) -> str:
+    """The text of a .nn file, read at most MAX_SOURCE_BYTES: `/dev/zero` or a huge file stop with a
+    diagnostic instead of filling the memory."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        if os.path.isdir(path):
+            raise NNError(f"{path} is a folder, not a .nn file", span)
+        with open(path, "rb") as f:
+            data = f.read(MAX_SOURCE_BYTES + 1)
+        if len(data) > MAX_SOURCE_BYTES:
+            raise NNError(f"{path} is larger than {MAX_SOURCE_BYTES // 2**20} MiB: not a .nn model file", span)
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise NNError(f"no such file: {path}", span) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise NNError(f"cannot read {path}: {err}", span) from None
+    except UnicodeDecodeError as err:
+        raise NNError(f"cannot read {path}: not UTF-8 text (byte {err.start})", span) from None
+    except OSError as err:
+        raise NNError(f"cannot read {path}: {err.strerror or err}", span) from None
 
 
 def load_program(path: str) -> Program:
     names = dict(BUILTINS)
     for lib in sorted(STDLIB.glob("*.nn")):
-        _add_layers(names, _load(str(lib), names, set(), None), allow_shadow=True)
-    module = _load(path, names, set(), None)
+        _add_layers(names, _load(str(lib), names, set(), None, None), allow_shadow=True)
+    module = _load(path, names, set(), None, os.path.dirname(path))
     return Program(module, names)
 
 
-def _load(path: str, names: dict, loading: set[str], span: Span | None) -> ast.Module:
+@lru_cache(maxsize=32)
+def _parse_cached(text: str, path: str) -> ast.Module:
+    """The standard library is parsed for every load, and a file of several models once per model:
+    the same text parses to the same tree, which elaboration only reads."""
+    return parse(text, path)
+
+
+def _parse_file(path: str, span: Span | None) -> ast.Module:
+    text = read_source(path, span)
+    if path.endswith(".nn"):
+        return _parse_cached(text, path)
+    try:
+        return parse(text, path)
+    except NNError as err:   # not a model file: say where, but never print its contents
+        at = f" (line {err.span.line}, column {err.span.column})" if err.span else ""
+        raise NNError(f"{path} is not a .nn model file: it does not parse{at}", span,
+                      hint="model files end in .nn; its contents are not shown") from None
+
+
+def _load(path: str, names: dict, loading: set[str], span: Span | None, model_dir: str | None) -> ast.Module:
     real = os.path.realpath(path)
     if real in loading:
         raise NNError(f"import cycle: {path} imports itself through its imports", span)
-    module = parse(read_source(path, span), path)
+    module = _parse_file(path, span)
     loading = loading | {real}
     for imp in module.imports:
         target = os.path.join(os.path.dirname(path), imp.path)
-        imported = _load(target, names, loading, imp.span)
+        if model_dir is not None:
+            check_inside(target, model_dir, imp.span, "import")
+        if not imp.path.endswith(".nn"):
+            raise NNError(f"`import` takes a .nn file, got `{imp.path}`", imp.span)
+        imported = _load(target, names, loading, imp.span, model_dir)
         _add_layers(names, imported, allow_shadow=True)
     _add_layers(names, module, allow_shadow=True)
     return module

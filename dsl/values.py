@@ -34,6 +34,7 @@ class LayerInstance:
     prefix: str | None = None
     params: dict[str, Value] = field(default_factory=dict)
     called: bool = False
+    label: str = ""                # "dense[8, relu]": the layer and the arguments it was given, for pictures
 
     @property
     def name(self) -> str:

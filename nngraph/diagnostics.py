@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -15,8 +16,12 @@ class SourceFile:
     text: str
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = self._lines
         return lines[number - 1] if 1 <= number <= len(lines) else ""
+
+    @cached_property
+    def _lines(self) -> list[str]:     # split once: spans read lines often, and a file can be long
+        return self.text.splitlines()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_close, central_difference, directional_difference, typed_run
+from tests.helpers import ROOT, assert_close, central_difference, directional_difference, typed_run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def generated_model_data():
+    """models/data/docs_chars.npz (models/gpt_docs.nn's data) is too large to ship; it is made in
+    seconds from the shipped docstrings.txt, as a user makes it: make_docs_chars.py."""
+    if not (ROOT / "models/data/docs_chars.npz").exists():
+        import runpy
+        runpy.run_path(str(ROOT / "models/data/make_docs_chars.py"), run_name="__main__")
 
 
 @pytest.fixture

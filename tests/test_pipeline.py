@@ -46,7 +46,7 @@ def test_running_a_model_without_data_asks_for_its_inputs(capsys):
     err = capsys.readouterr().err
     line = open("models/gpt.nn").read().splitlines().index("model generate {") + 2
     assert f"models/gpt.nn:{line}:5: error: model `generate` has no `train generate {{ data = ... }}` block" in err
-    assert "--input NAME=FILE.npy: prompt, noise, temperature" in err
+    assert "--input NAME=FILE.npy: prompt, uniform, temperature, top_k, top_p" in err
 
 
 def test_symbolic_batch_runs_at_two_sizes():

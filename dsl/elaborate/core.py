@@ -19,6 +19,10 @@ from nngraph.dsl.values import LayerInstance, ScanFrame, Scope, describe
 from nngraph.ir import Graph, TensorType, Value
 from nngraph.ir.registry import ShapeError
 
+# A model graph larger than this is refused (a 10,000-line file of transformer calls builds over a
+# million nodes and several GB); `nngraph.dsl.elaborate.core.MAX_NODES` raises it.
+MAX_NODES = 500_000
+
 
 class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMixin, TrainBlockMixin):
     def __init__(self, globals_: dict[str, Any], float_dtype: str = "float32"):
@@ -40,6 +44,9 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
     def apply(self, op: str, inputs: list[Value], attrs: dict, span: Span, scope: Scope) -> list[Value]:
         """Add a node to the graph being built (a scan body, or the model's graph)."""
         span = self.at_call_site(span)
+        if len(self.graph.nodes) >= MAX_NODES:     # memory grows with the graph: stop with a diagnostic first
+            raise NNError(f"this model builds more than {MAX_NODES:,} nodes", span,
+                          hint="a layer repeated thousands of times? use `scan` to repeat it")
         if not self.frames:
             return self.graph.apply(op, inputs, attrs, span=span, scope=scope.prefix)
         frame = self.frames[-1]
@@ -90,8 +97,12 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
     def model(self, defn: ast.ModelDef) -> Graph:
         self.graph = Graph(defn.name)
         scope = Scope({}, prefix="", parent=self.globals)
-        for stmt in defn.body:
-            self.statement(stmt, scope, in_model=True)
+        try:
+            for stmt in defn.body:
+                self.statement(stmt, scope, in_model=True)
+        except RecursionError:      # the limits on nesting and layer depth should come first; a net
+            raise NNError(f"model `{defn.name}` nests expressions and layers too deeply to elaborate", defn.span,
+                          hint="split long expressions over several statements") from None
         if not self.graph.outputs:
             raise NNError(f"model `{defn.name}` declares no output", defn.span,
                           hint="mark a result with `output NAME = expression`")

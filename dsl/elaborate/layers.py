@@ -12,6 +12,10 @@ from nngraph.dsl.values import REQUIRED, Builtin, LayerInstance, LayerTemplate, 
 from nngraph.ir import Value
 from nngraph.ops.rules import fmt_shape
 
+# Layers inside layers deeper than this are an error (each level recurses through the elaborator):
+# real models nest a handful; a layer that calls itself would go on until the stack runs out.
+MAX_LAYER_DEPTH = 24
+
 
 class LayersMixin:
     def instantiate(self, template: LayerTemplate, args, kwargs, site: ast.Node, scope: Scope) -> LayerInstance:
@@ -21,7 +25,9 @@ class LayersMixin:
                            what="compile-time argument", evaluate=lambda expr: self.expr(expr, scope))
         for cparam in defn.cparams:
             self.check_ctype(cparam, values[cparam.name], site.span)
-        return LayerInstance(template, values)
+        given = [n for n, _ in spec[:len(args)]] + [kw.name for kw in kwargs]
+        shown = [_carg(values[n]) if i < len(args) else f"{n} = {_carg(values[n])}" for i, n in enumerate(given)]
+        return LayerInstance(template, values, label=f"{defn.name}[{', '.join(shown)}]" if shown else defn.name)
 
     def check_ctype(self, cparam: ast.CParam, value, span: Span):
         ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -105,9 +111,11 @@ class LayersMixin:
                 self.sharing -= inst.called
         except NNError as err:
             # an error inside the layer also shows where the user called it, like a stack trace
-            err.notes.append((f"in layer `{defn.name}` called here", e.span))
+            if len(err.notes) < 8:     # a deep chain of calls shows its innermost ones
+                err.notes.append((f"in layer `{defn.name}` called here", e.span))
             raise
         inst.called = True
+        self.graph.scope_labels.setdefault(inst.prefix, inst.label or defn.name)
         if defn.result is not None:
             if not isinstance(result, Value):
                 raise NNError(f"layer `{defn.name}` declares a result shape but returns {describe(result)}", defn.result.span)
@@ -116,6 +124,13 @@ class LayersMixin:
 
     def layer_body(self, inst: LayerInstance, body: Scope, call: Span):
         defn = inst.template.defn
+        if len(self.calls) >= MAX_LAYER_DEPTH:
+            names = [name for _, name in self.calls]
+            if defn.name in names:       # no `if` in the language: a layer that reaches itself never stops
+                chain = " -> ".join(names[len(names) - 1 - names[::-1].index(defn.name):] + [defn.name])
+                raise NNError(f"layer `{defn.name}` calls itself ({chain}), which never ends", call,
+                              hint="a layer cannot be recursive; unroll it, or repeat it with `scan`")
+            raise NNError(f"layers call layers more than {MAX_LAYER_DEPTH} deep here", call)
         self.calls.append((call, defn.name))
         try:
             for stmt in defn.body:
@@ -147,3 +162,14 @@ class LayersMixin:
                           f"between calls, but this call needs {fmt_shape(shape)}", call,
                           notes=[("the parameter is declared here", stmt.span)])
         return shared
+
+
+def _carg(value) -> str:
+    """A compile-time argument as the model would write it: 8, 1e-05, relu, dense[4]."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, LayerInstance):
+        return value.label or value.name
+    if isinstance(value, LayerTemplate):
+        return value.defn.name
+    return value.name if isinstance(value, Builtin) else repr(value)

@@ -38,7 +38,12 @@ class ScanMixin:
         try:
             yields = self.scan_body(s, inner)
             for (name, init), (_, expr) in zip(inits, s.carries):
-                new = self.localize(inner.names[name.id])
+                new = inner.names[name.id]
+                if not isinstance(new, Value):
+                    raise NNError(f"the carry `{name.id}` must stay a tensor, but the scan body makes it "
+                                  f"{describe(new)}", _assignment_span(s, name.id) or expr.span,
+                                  hint="carry each tensor separately: `carry (a = ..., b = ...)`")
+                new = self.localize(new)
                 if new.type != init.type:
                     raise NNError(f"the carry `{name.id}` starts as {init.type} but one step makes it {new.type}; "
                                   "a carry must keep its type from step to step", expr.span)
@@ -81,3 +86,9 @@ class ScanMixin:
         if not isinstance(value, Value):
             raise NNError(f"{what} must be a tensor, got {describe(value)}", expr.span)
         return value
+
+
+def _assignment_span(s: ast.Scan, name: str):
+    """The span of the scan body's last assignment to `name`, if any."""
+    spans = [stmt.span for stmt in s.body if isinstance(stmt, ast.Assign) and name in [t.id for t in stmt.targets]]
+    return spans[-1] if spans else None

@@ -7,6 +7,8 @@ from nngraph.dsl.builtins import dtype_name
 from nngraph.dsl.values import Scope, describe
 from nngraph.ir import Dim, Value
 
+INT64_MAX = 2**63 - 1
+
 
 class ShapesMixin:
     # ---- shapes ----
@@ -16,6 +18,11 @@ class ShapesMixin:
             if isinstance(dim, ast.Ellipsis_):
                 raise NNError("`...` stands for leading axes only in a layer's argument and result shapes", dim.span)
             dims.append(self.dim(dim, scope, allow_symbols))
+        elements = 1
+        for dim, d in zip(shape.dims, dims):
+            elements *= d if isinstance(d, int) else 1
+            if elements > INT64_MAX:     # element counts and byte sizes are int64 everywhere downstream
+                raise NNError(f"this shape has more than {INT64_MAX} elements: sizes must fit in 64 bits", dim.span)
         return tuple(dims), self.dtype(shape)
 
     def dtype(self, shape: ast.ShapeExpr) -> str:
@@ -69,9 +76,10 @@ class ShapesMixin:
         else:
             ok = len(actual) == len(dims)
             pairs = list(zip(dims, actual))
-        written = "[" + ", ".join(d.span.text() for d in dims) + "]"
+        def written():      # only for messages: reading the source text of each dim costs
+            return "[" + ", ".join(d.span.text() for d in dims) + "]"
         if not ok:
-            raise NNError(f"{what} must have shape {written}, got {value.type}", span)
+            raise NNError(f"{what} must have shape {written()}, got {value.type}", span)
         if self.dtype(expected) != value.dtype and expected.dtype is not None:
             raise NNError(f"{what} must be {self.dtype(expected)}, got {value.type}", span)
         for dim, got in pairs:
@@ -83,5 +91,5 @@ class ShapesMixin:
             if want != got:
                 known = ", ".join(f"{k} = {v}" for k, v in bindings.items() if isinstance(v, (int, str)) and
                                   not isinstance(v, bool))
-                raise NNError(f"{what} must have shape {written}{' with ' + known if known else ''}, "
+                raise NNError(f"{what} must have shape {written()}{' with ' + known if known else ''}, "
                               f"got {value.type}", span)

@@ -5,6 +5,9 @@ import os
 
 from nngraph.diagnostics import NNError, did_you_mean
 from nngraph.dsl import ast
+from nngraph.dsl.elaborate.evaluation_settings import EVALUATION_SETTINGS, evaluation_setting
+from nngraph.dsl.elaborate.optimization_settings import OPTIMIZATION_SETTINGS, optimization_setting, with_settings
+from nngraph.dsl.loader import check_inside
 from nngraph.dsl.values import Scope, describe
 from nngraph.training.config import OPTIMIZERS, DataSource, Optimizer, TrainConfig
 
@@ -13,8 +16,10 @@ class TrainBlockMixin:
     # ---- train blocks ----
     def train_config(self, defn: ast.TrainDef, base_dir: str) -> TrainConfig:
         config = TrainConfig()
-        known = {"data", "optimizer", "epochs", "batch", "seed", "holdout"}
+        known = {"data", "optimizer", "epochs", "batch", "seed", "holdout"} | set(EVALUATION_SETTINGS)
+        known |= set(OPTIMIZATION_SETTINGS)
         scope = Scope({}, prefix="", parent=None)
+        optimization = {}
         for stmt in defn.settings:
             key, span = stmt.targets[0].id, stmt.targets[0].span
             if key not in known:
@@ -24,6 +29,10 @@ class TrainBlockMixin:
                 config.data = self.data_source(stmt.value, base_dir)
             elif key == "optimizer":
                 config.optimizer = self.optimizer(stmt.value, scope)
+            elif key in EVALUATION_SETTINGS:
+                evaluation_setting(config, key, stmt.value)
+            elif key in OPTIMIZATION_SETTINGS:
+                optimization_setting(self, optimization, key, stmt.value)
             else:
                 value = self.expr(stmt.value, scope)
                 if key == "holdout":
@@ -35,6 +44,7 @@ class TrainBlockMixin:
                     if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "seed" else 1):
                         raise NNError(f"`{key}` must be a positive integer, got {value!r}", stmt.value.span)
                     setattr(config, key, value)
+        config.optimizer = with_settings(config.optimizer, optimization)
         return config
 
     def data_source(self, e: ast.Expr, base_dir: str) -> DataSource:
@@ -44,8 +54,10 @@ class TrainBlockMixin:
                           "skipgram(\"corpus.txt\", window = 2, negatives = 5)", e.span)
         if len(e.args) != 1 or not isinstance(e.args[0], ast.String):
             raise NNError(f"{e.func.id}(...) takes the file's path as one string", e.span)
+        path = os.path.join(base_dir, e.args[0].value)
+        check_inside(path, base_dir, e.args[0].span, "data file")
         if e.func.id == "skipgram":
-            return self.skipgram_source(e, os.path.join(base_dir, e.args[0].value))
+            return self.skipgram_source(e, path)
         columns = {}
         for kw in e.kwargs:
             value = self.expr(kw.value, Scope({}, ""))
@@ -53,7 +65,7 @@ class TrainBlockMixin:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise NNError(f"`{kw.name}` must name a column or a list of columns", kw.value.span)
             columns[kw.name] = value
-        return DataSource(e.func.id, os.path.join(base_dir, e.args[0].value), columns, e.span)
+        return DataSource(e.func.id, path, columns, e.span)
 
     def skipgram_source(self, e: ast.Call, path: str) -> DataSource:
         """skipgram("corpus.txt", window = 2, negatives = 5): (centre, context, negatives) word ids."""

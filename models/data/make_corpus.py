@@ -1,4 +1,5 @@
-"""Write corpus.txt: a small text whose words have known structure, for models/word2vec.nn.
+"""Write corpus.txt: a small text whose words have known structure, for models/word2vec.nn; and
+docstrings.txt: 1.5 MB of real English, for the character GPT of models/gpt_docs.nn.
 
 Each line is one sentence drawn from a tiny grammar. Words of one group fill the same slot of
 the same sentence patterns, so they share their contexts; words of different groups that never
@@ -16,7 +17,16 @@ Colours never appear near an animal, an animal verb or a city (and so on), which
 tests/test_word2vec.py measures. Deterministic (seed 0), so the file can be re-made byte for byte:
 
     python models/data/make_corpus.py
+
+docstrings.txt is the docstrings of Python's standard library (every module, class and function
+docstring of at least 40 characters, ASCII only, first occurrence kept), read from the source
+files with `ast` (nothing is imported, so nothing runs), in sorted file order. The same Python
+version (minor and patch: the files change between releases) makes the same file on any machine:
+Python 3.11.7 gives 1,577,106 characters in 6,256 docstrings (96 distinct characters).
+Third-party packages, tests and demos (site-packages, test, idlelib, ...) are left out.
 """
+import ast
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +60,36 @@ def sentence(rng: np.random.Generator) -> str:
     return f"{pick(PEOPLE)} flies to {pick(CITIES)}"
 
 
+# standard-library folders that are not the library's own documentation
+NOT_DOCS = {"site-packages", "dist-packages", "test", "tests", "idlelib", "turtledemo", "lib2to3", "ensurepip",
+            "__pycache__", "pydoc_data"}
+SHORTEST_DOCSTRING = 40
+
+
+def stdlib_docstrings() -> str:
+    """The docstrings of the standard library's source files, blank-line separated (see above)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py") if not set(p.relative_to(root).parts[:-1]) & NOT_DOCS)
+    docs, seen = [], set()
+    for path in files:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):     # a few files are templates, not Python
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= SHORTEST_DOCSTRING and doc.isascii() and doc not in seen:
+                    seen.add(doc)
+                    docs.append(doc)
+    return "\n\n".join(docs) + "\n"
+
+
 def main() -> None:
+    docs = stdlib_docstrings()
+    out = Path(__file__).with_name("docstrings.txt")
+    out.write_text(docs, encoding="utf-8")
+    print(f"wrote {out}: {len(docs):,} characters, {len(set(docs))} distinct")
     rng = np.random.default_rng(0)
     text = "".join(sentence(rng) + "\n" for _ in range(SENTENCES))
     out = Path(__file__).with_name("corpus.txt")

@@ -1,21 +1,22 @@
-"""`nngraph check MODEL`: parse and shape-check a model, print a summary."""
+"""`nngraph check MODEL`: parse and shape-check every model of a file (or the one named), print a summary."""
 from __future__ import annotations
 
 import numpy as np
 
-from nngraph.api import Model, load
+from nngraph.api import Model, load, model_names
 
 
 def register(subparsers) -> None:
     check = subparsers.add_parser("check", help="parse and shape-check a model; print a summary")
     check.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
-    check.add_argument("--model-name", help="which model of the file, if it has several")
+    check.add_argument("--model-name", help="check only this model of the file (default: every model)")
     check.set_defaults(command=run)
 
 
 def run(args) -> int:
-    model = load(args.model, args.model_name)
-    print(summary(model))
+    names = [args.model_name] if args.model_name else model_names(args.model)
+    for name in names:
+        print(summary(load(args.model, name if len(names) > 1 or args.model_name else None)))
     return 0
 
 

@@ -9,11 +9,11 @@ from nngraph.files import load_npz
 def register(subparsers) -> None:
     near = subparsers.add_parser("neighbours", aliases=["neighbors"],
                           help="the nearest words to a word by cosine similarity (a model trained with skipgram data)")
-    near.add_argument("model", metavar="MODEL.nn")
+    near.add_argument("model", metavar="MODEL.nn", help="a word2vec model file (trained on skipgram data)")
     near.add_argument("--params", metavar="PARAMS.npz", required=True, help="weights from `nngraph train`")
     near.add_argument("--word", required=True, action="append", help="a word of the corpus (repeatable)")
     near.add_argument("-k", type=positive_int, default=5, help="how many neighbours (default 5)")
-    near.add_argument("--model-name")
+    near.add_argument("--model-name", help="which model of the file (default: the one with a train block)")
     near.set_defaults(command=run)
 
 

@@ -73,6 +73,7 @@ class Graph:
         self.param_init: dict[str, ParamInit] = {}
         self.targets: set[str] = set()         # names of inputs that are training targets
         self.loss: str | None = None           # name of the output that is the loss
+        self.scope_labels: dict[str, str] = {}  # layer instance path -> "dense[8, relu]", for pictures
         self._names: set[str] = set()
 
     # ---- building ----
@@ -81,10 +82,14 @@ class Graph:
         if hint not in self._names:
             self._names.add(hint)
             return hint
-        for i in itertools.count(1):
+        # Start after the last number this hint got: counting from 1 each time made building a
+        # graph of n same-op nodes quadratic. Names are never removed, so the result is the same.
+        counters = self.__dict__.setdefault("_counters", {})
+        for i in itertools.count(counters.get(hint, 1)):
             name = f"{hint}.{i}"
             if name not in self._names:
                 self._names.add(name)
+                counters[hint] = i + 1
                 return name
 
     def add_input(self, name: str, type: TensorType, span: Span | None = None, target: bool = False) -> Value:
@@ -144,6 +149,7 @@ class Graph:
         new.param_init = dict(self.param_init)
         new.targets = set(self.targets)
         new.loss = self.loss
+        new.scope_labels = dict(self.scope_labels)
         new._names = set(self._names)
         vmap: dict[int, Value] = {}
         for v in self.inputs:

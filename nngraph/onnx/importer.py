@@ -26,6 +26,7 @@ tensor is converted with `onnx.numpy_helper.to_array`.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -46,6 +47,11 @@ from nngraph.runtime.numpy import evaluate
 # constant folding at import time is for shapes and axes: small arrays only
 FOLD_LIMIT = 4096
 
+# A bigger graph, or a node with more inputs, is refused before any of it is imported.
+MAX_NODES = 1_000_000
+MAX_FILE_BYTES = 2**31       # protobuf's own limit on one message
+MAX_NODE_INPUTS = 4096
+
 # ops whose result depends on their inputs' sizes only
 SHAPE_READERS = frozenset({"dim_size", "fill", "positions"})
 
@@ -54,6 +60,11 @@ SHAPE_READERS = frozenset({"dim_size", "fill", "positions"})
 def load_onnx_model(path: str) -> onnx.ModelProto:
     if not os.path.exists(path):
         raise NNError(f"no such file: {path}")
+    if not os.path.isfile(path):        # a device such as /dev/zero would be read until the memory is gone
+        raise NNError(f"{path} is not a regular file, so not an ONNX model")
+    if os.path.getsize(path) > MAX_FILE_BYTES:
+        raise NNError(f"{path} is larger than {MAX_FILE_BYTES // 2**30} GiB, the most a single ONNX file holds",
+                      hint="store large weights as ONNX external data beside it")
     try:
         return onnx.load(path)
     except Exception as err:     # protobuf's DecodeError, external data errors, ...
@@ -97,6 +108,7 @@ class Importer:
 
     def run(self) -> tuple[Graph, dict[str, np.ndarray]]:
         g = self.proto
+        check_size(g, self.path)
         if g.sparse_initializer:
             self.problem("model", "sparse initializers", "")
         for init in g.initializer:
@@ -223,7 +235,17 @@ class Importer:
             self.problem("initializer", f"dtype {dtype_name(tensor.data_type)}", tensor.name)
             self.poisoned.add(tensor.name)
             return
-        array = numpy_helper.to_array(tensor).astype(dtype, copy=False)
+        reason = _initializer_problem(tensor)
+        if reason is not None:
+            self.problem("initializer", reason, tensor.name)
+            self.poisoned.add(tensor.name)
+            return
+        try:
+            array = numpy_helper.to_array(tensor).astype(dtype, copy=False)
+        except (ValueError, TypeError) as err:     # data the checks above did not foresee
+            self.problem("initializer", f"unreadable data ({str(err)[:80]})", tensor.name)
+            self.poisoned.add(tensor.name)
+            return
         self.initializers[tensor.name] = array
         if dtype.startswith("float") and not body:
             p = self.graph.add_param(tensor.name, TensorType(dtype, array.shape), ParamInit("value", {"value": array}))
@@ -303,6 +325,11 @@ class Importer:
         if any(i in self.poisoned for i in node.input if i):
             self.poisoned.update(o for o in node.output if o)   # reported where it went wrong
             return
+        malformed = schema_problem(node, self.opset)
+        if malformed:
+            self.problem(op, malformed, node.name)
+            self.poisoned.update(o for o in node.output if o)
+            return
         start = len(self.graph.nodes)
         cx = Ctx(self, node)
         try:
@@ -326,6 +353,13 @@ class Importer:
             self.problem(op, f"shapes or dtypes nngraph rejects: {err}", node.name)
             self.poisoned.update(o for o in node.output if o)
             return
+        except (TypeError, IndexError, KeyError, AttributeError, ValueError, OverflowError) as err:
+            # the file is untrusted: a node the schema check let through can still hold values no
+            # handler expects (an attribute of the wrong kind inside a tensor, a name nothing defines)
+            del self.graph.nodes[start:]
+            self.problem(op, f"a malformed node ({type(err).__name__}: {str(err)[:120]})", node.name)
+            self.poisoned.update(o for o in node.output if o)
+            return
         made = {v.uid for n in self.graph.nodes[start:] for v in n.outputs}
         for onnx_name, value in zip(node.output, results):
             if not onnx_name:
@@ -346,6 +380,9 @@ class Importer:
             arrays = [self.known.get(v.uid) for v in node.inputs]
             if not arrays or any(a is None or a.size > FOLD_LIMIT for a in arrays):
                 continue
+            if any(not all(isinstance(d, int) for d in v.shape) or math.prod(v.shape) > FOLD_LIMIT
+                   for v in node.outputs):
+                continue      # small inputs can make a huge result (a Tile, an Expand): not a shape
             try:
                 with np.errstate(all="ignore"):
                     result = evaluate(node.op, arrays, node.attrs)
@@ -375,3 +412,63 @@ def _identifier(text: str) -> str:
     """A symbol or graph name nngraph can print and bind: letters, digits, underscores."""
     text = re.sub(r"\W", "_", text or "")
     return f"_{text}" if text[:1].isdigit() else text
+
+
+def check_size(g: onnx.GraphProto, path: str) -> None:
+    if len(g.node) > MAX_NODES:
+        raise NNError(f"{path} has {len(g.node):,} nodes, more than nngraph imports ({MAX_NODES:,})")
+    for node in g.node:
+        if len(node.input) > MAX_NODE_INPUTS:
+            raise NNError(f"{path}: node `{node.name or node.op_type}` ({node.op_type}) has {len(node.input):,} "
+                          f"inputs, more than nngraph imports ({MAX_NODE_INPUTS:,})")
+
+
+_TYPED_FIELDS = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+# where TensorProto keeps the values of each element type when they are not raw bytes
+_FIELD_OF = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data",
+             TensorProto.UINT32: "uint64_data", TensorProto.UINT64: "uint64_data", TensorProto.STRING: "string_data",
+             **{t: "int32_data" for t in (TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT16,
+                                          TensorProto.UINT8, TensorProto.BOOL, TensorProto.FLOAT16,
+                                          TensorProto.BFLOAT16)}}
+
+
+def _initializer_problem(tensor: TensorProto) -> str | None:
+    """Why an initializer cannot be read, checked before its array is made: dims that disagree with
+    the data it holds (a header can declare any size), negative dims, external data."""
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return None       # onnx.load has read it in already, or refused it
+    if any(d < 0 for d in tensor.dims):
+        return f"negative dims {list(tensor.dims)}"
+    count = math.prod(tensor.dims)
+    if tensor.HasField("raw_data"):
+        itemsize = np.dtype(FROM_ONNX[tensor.data_type]).itemsize
+        if len(tensor.raw_data) != count * itemsize:
+            return f"dims {list(tensor.dims)} need {count * itemsize} bytes but it holds {len(tensor.raw_data)}"
+        return None
+    field = _FIELD_OF.get(tensor.data_type)
+    held = len(getattr(tensor, field)) if field else max(len(getattr(tensor, f)) for f in _TYPED_FIELDS)
+    if held != count:
+        return f"dims {list(tensor.dims)} need {count} values but it holds {held}"
+    return None
+
+
+def schema_problem(node, opset: int) -> str | None:
+    """What makes `node` malformed by its op's ONNX schema: the number of inputs, an empty required
+    input, a missing required attribute or one of the wrong kind. None when it fits (or no schema)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, max(opset, 1), node.domain or "")
+    except Exception:      # noqa: BLE001 - onnx.defs.SchemaError: the handler decides
+        return None
+    count = len(node.input)
+    if not schema.min_input <= count <= schema.max_input:
+        return f"{count} inputs, but {node.op_type} takes {schema.min_input} to {schema.max_input}"
+    for i, formal in enumerate(schema.inputs[:count]):
+        if formal.option == onnx.defs.OpSchema.FormalParameterOption.Single and not node.input[i]:
+            return f"its required input {i} ({formal.name}) has an empty name"
+    given = {a.name: a for a in node.attribute}
+    for name, spec in schema.attributes.items():
+        if spec.required and name not in given:
+            return f"no `{name}` attribute, which {node.op_type} requires"
+        if name in given and int(given[name].type) != int(spec.type.value):
+            return f"attribute `{name}` of the wrong kind"
+    return None

@@ -25,7 +25,8 @@ def broadcast_shapes(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
     out = []
     for dims in zip(*padded):
         distinct = {d for d in dims if d != 1}
-        require(len(distinct) <= 1, "cannot broadcast shapes " + " and ".join(fmt_shape(s) for s in shapes))
+        if len(distinct) > 1:      # the message only when it fails: formatting shapes on every call costs
+            raise ShapeError("cannot broadcast shapes " + " and ".join(fmt_shape(s) for s in shapes))
         out.append(distinct.pop() if distinct else 1)
     return tuple(out)
 
@@ -54,7 +55,8 @@ def dim_product(dims) -> Dim:
 
 def same_dtype(types: list[TensorType], opname: str) -> str:
     dtypes = {t.dtype for t in types}
-    require(len(dtypes) == 1, f"`{opname}` needs operands of one dtype, got " + " and ".join(t.dtype for t in types))
+    if len(dtypes) != 1:       # the message only when it fails: an op may have thousands of operands
+        raise ShapeError(f"`{opname}` needs operands of one dtype, got " + " and ".join(t.dtype for t in types))
     return types[0].dtype
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngraph.ir import Graph, Node, Value
+from nngraph.diagnostics import NNError
+from nngraph.ir import Graph, Node, Value, limits
 from nngraph.passes.rewrite import redirect_outputs, rewrite
 from nngraph.runtime.numpy import evaluate
 
@@ -12,6 +13,16 @@ def dead_code_elimination(graph: Graph) -> Graph:
     """Drop nodes no output depends on (an inference graph's loss, forward values a gradient
     graph does not read)."""
     return graph.prune()
+
+
+def check_constant_size(shape, span, what: str = "this computes a compile-time constant") -> None:
+    count = 1
+    for d in shape:
+        count *= int(d) if isinstance(d, (int, np.integer)) else 1
+    if count > limits.MAX_CONSTANT_ELEMENTS:
+        raise NNError(f"{what} of {count:,} elements, more than the limit of {limits.MAX_CONSTANT_ELEMENTS:,}", span,
+                      hint="compute it from the inputs at run time, or raise the limit with the environment "
+                           "variable NNGRAPH_MAX_CONSTANT_ELEMENTS")
 
 
 def constant_folding(graph: Graph) -> Graph:
@@ -24,6 +35,7 @@ def constant_folding(graph: Graph) -> Graph:
         producers = [v.node for v in node.inputs]
         if node.op != "constant" and len(node.outputs) == 1 and node.inputs and \
                 all(p is not None and p.op == "constant" for p in producers):
+            check_constant_size(node.out.shape, node.span)    # before evaluating: it may not fit
             value = evaluate(node.op, [p.attrs["value"] for p in producers], node.attrs)
             const = Node("constant", [], {"value": np.asarray(value, dtype=node.out.dtype)},
                          span=node.span, scope=node.scope, role=node.role)

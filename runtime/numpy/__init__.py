@@ -11,7 +11,7 @@ import numpy as np
 from nngraph.ir.graph import Graph
 from nngraph.runtime import require_support
 from nngraph.runtime.numpy import kernels  # noqa: F401  (registers every kernel)
-from nngraph.runtime.numpy.executor import Plan
+from nngraph.runtime.numpy.executor import NonFinite, Plan  # noqa: F401  (NonFinite: for check mode)
 from nngraph.runtime.numpy.kernels.registry import KERNELS
 
 
@@ -26,11 +26,12 @@ class NumpyBackend:
     def supports(self, op: str) -> bool:
         return op in KERNELS
 
-    def compile(self, graph: Graph, free: bool = True) -> Plan:
+    def compile(self, graph: Graph, free: bool = True, check_finite: bool = False) -> Plan:
         """A Plan is the executable: `plan(feeds, params, outputs)`. `free=False` keeps every
-        intermediate (a reference for measuring what liveness freeing saves)."""
+        intermediate (a reference for measuring what liveness freeing saves); `check_finite`
+        raises NonFinite at the first node that makes a NaN or infinity."""
         require_support(self, graph)
-        return Plan(graph, free=free)
+        return Plan(graph, free=free, check_finite=check_finite)
 
 
 BACKEND = NumpyBackend()

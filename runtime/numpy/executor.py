@@ -22,12 +22,21 @@ class Step:
     release: tuple[int, ...]    # values whose last use is this step
 
 
+class NonFinite(Exception):
+    """A check-mode run met a NaN or infinity: `node` is the first node that produced one."""
+
+    def __init__(self, node, value: np.ndarray):
+        super().__init__(f"`{node.op}` produced a non-finite value")
+        self.node, self.kind = node, "NaN" if np.isnan(value).any() else "infinity"
+
+
 class Plan:
-    def __init__(self, graph: Graph, free: bool = True):
+    def __init__(self, graph: Graph, free: bool = True, check_finite: bool = False):
         """`free=False` keeps every intermediate array until the run ends (no liveness freeing):
         a reference for measuring what freeing saves. Scan bodies free as always (their values
-        live for one step)."""
-        self.graph, self.free = graph, free
+        live for one step). `check_finite` raises NonFinite at the first node whose float output
+        holds a NaN or infinity (slow: to find where a training step went wrong)."""
+        self.graph, self.free, self.check_finite = graph, free, check_finite
         missing = sorted({n.op for n in graph.nodes if n.op not in KERNELS})
         if missing:
             raise NotImplementedError(f"no NumPy kernel for ops {missing}")
@@ -86,6 +95,8 @@ class Plan:
                     env[step.outputs[0]] = result
                 else:
                     env.update(zip(step.outputs, result))
+                if self.check_finite:
+                    self._check(step, env)
                 for uid in step.release:
                     del env[uid]
         except (ValueError, IndexError) as err:
@@ -94,3 +105,9 @@ class Plan:
             shapes = ", ".join(str(list(env[u].shape)) for u in step.inputs if u in env)
             raise NNError(f"`{node.op}` failed on inputs of shape {shapes} ({bindings_text(bindings)}): {err}",
                           node.span) from None
+
+    def _check(self, step: Step, env: dict) -> None:
+        for uid in step.outputs:
+            value = np.asarray(env[uid])
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise NonFinite(self.graph.nodes[self.steps.index(step)], value)

@@ -114,7 +114,9 @@ def test_skipgram_pairs_stay_within_a_line_and_negatives_are_noise():
 
 
 def _variant(tmp_path, old: str, new: str) -> str:
-    text = (MODELS / "word2vec.nn").read_text().replace('"data/corpus.txt"', f'"{CORPUS}"')
+    # the corpus beside the variant: a model reads data files inside its own folder tree only
+    (tmp_path / "corpus.txt").write_bytes(CORPUS.read_bytes())
+    text = (MODELS / "word2vec.nn").read_text().replace('"data/corpus.txt"', '"corpus.txt"')
     assert old in text
     path = tmp_path / "w2v.nn"
     path.write_text(text.replace(old, new, 1))

@@ -250,11 +250,19 @@ ROUND_TRIPS = [(path, name, False) for path, name in model_variants()] + \
               [(path, name, True) for path, name in models_with_loss()]
 
 
+# onnxruntime has no float64 kernels for these (tests/runtime/exclusions/onnxruntime.txt)
+FLOAT32_ONLY_IN_ONNXRUNTIME = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "avg_pool2d", "avg_pool2d_grad"}
+
+
 @pytest.mark.parametrize("path,name,grad", ROUND_TRIPS, ids=lambda x: str(x))
 def test_round_trip_export_import_export(tmp_path, path, name, grad):
     """.nn -> ONNX -> IR -> ONNX: onnxruntime on both files and the NumPy runtime on the imported
     graph agree with the NumPy runtime on the original, at two sizes of the symbolic dims."""
     model = nngraph.load(path, name)
+    if not {n.op for n in model.graph.nodes} & FLOAT32_ONLY_IN_ONNXRUNTIME:
+        # float64 where onnxruntime has the kernels: the comparison then sees the ops, not float32
+        # rounding (a transformer's scores, its weights shifted by 0.1, differ by 1e-5 in float32)
+        model = nngraph.load(path, name, dtype="float64")
     params = {k: v + 0.1 for k, v in model.init(0).items()}
     first = model.export_onnx(str(tmp_path / "a.onnx"), params, grad=grad)
     original = model.compile(grad=grad)
@@ -265,7 +273,8 @@ def test_round_trip_export_import_export(tmp_path, path, name, grad):
     assert sorted(p.name for p in imported.graph.params) == sorted(p.name for p in model.graph.params)
     second = imported.export_onnx(str(tmp_path / "b.onnx"))
     plan = Plan(original)
-    rtol, atol = (1e-4, 1e-5) if grad else (1e-5, 1e-6)     # float32 sums over a batch: a little looser
+    rtol, atol = (1e-9, 1e-10) if model.graph.params[0].dtype == "float64" else \
+        (1e-4, 1e-5) if grad else (1e-5, 1e-6)     # float32 sums over a batch: a little looser
     for n in (2, 5):
         f = model_feeds(original, n, seed=n)
         want = plan.run(f, params)

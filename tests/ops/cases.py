@@ -65,7 +65,7 @@ class In:
     """One tensor input of the op under test.
     kind: "x" a float input that is differentiated; "fixed" a float input that is not (the
     reference of reshape_like / broadcast_like); "bool" a condition; "int" class indices.
-    domain: where the random values lie ("any", "positive", "nonzero", "distinct")."""
+    domain: where the random values lie ("any", "positive", "nonzero", "distinct", "unit")."""
     shape: tuple
     kind: str = "x"
     domain: str = "any"
@@ -194,6 +194,8 @@ GRADIENT_CASES = [
     # ---- matmul
     Case("matmul-symbolic", "matmul", [X("N", 3), X(3, 2)]),
     Case("matmul-batched", "matmul", [X(2, 3, 4), X(4, 5)]),
+    Case("matmul-dense-over-batch-and-time", "matmul", [X("N", "T", 3), X(3, 2)]),
+    Case("gemm-dense-over-batch-and-time", "gemm", [X("N", "T", 3), X(3, 2), X(2)]),
     Case("matmul-batched-broadcast", "matmul", [X(1, 3, 4), X(2, 4, 5)]),
     Case("matmul-matrix-times-batch", "matmul", [X(3, 4), X(2, 4, 5)]),
     Case("matmul-both-batch-broadcast", "matmul", [X(2, 1, 3, 4), X(5, 4, 2)]),
@@ -294,12 +296,20 @@ GRADIENT_CASES = [
          {"expr": Expr("mul", (Expr("sigmoid", (0,)), Expr("add", (0, 1))))}),
     Case("fused-where-relu-grad", "fused", [X(2, 3, domain="nonzero"), X(), X(2, 3)],
          {"expr": Expr("where", (Expr("greater", (0, 1)), 2, Expr("tanh", (0,))))}),
+    # ---- normalization (nngraph/ops/normalization.py): features [N, C] and images [N, C, H, W]
+    Case("batch_norm-features", "batch_norm", [X("N", 4), X(4), X(4)], {"eps": 1e-5}),
+    Case("batch_norm-images", "batch_norm", [X(2, 3, "H", 2), X(3), X(3)], {"eps": 1e-3}),
+    Case("batch_norm_inference-features", "batch_norm_inference",
+         [X("N", 4), X(4), X(4), X(4), X(4, domain="positive")], {"eps": 1e-5}),
+    Case("batch_norm_inference-images", "batch_norm_inference",
+         [X(2, 3, "H", 2), X(3), X(3), X(3), X(3, domain="positive")], {"eps": 0.1}),
 ]
 
 # Ops without a VJP (their gradient is zero). Listed explicitly: an op added to OPS must either
 # get gradient cases above or be added here on purpose.
 NON_DIFFERENTIABLE = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-                      "argmax", "one_hot", "sign", "constant", "dim_size", "fill", "positions"}
+                      "argmax", "one_hot", "sign", "constant", "dim_size", "fill", "positions",
+                      "sample_categorical", "dropout_mask"}
 
 # Shape/dtype-only cases for the non-differentiable ops (kernel vs shape rule).
 SHAPE_ONLY_CASES = [
@@ -321,6 +331,14 @@ SHAPE_ONLY_CASES = [
     Case("cast-float-to-int", "cast", [FIXED(2, 3)], {"dtype": "int64"}),
     Case("positions-symbolic-axis", "positions", [FIXED("N", "T", 4)], {"axis": 1}),
     Case("positions-static-negative-axis", "positions", [FIXED("N", 4)], {"axis": -1}),
+    # scores, a uniform number per row, temperature in [0.5, 2), top_k in 0..3 (0: all), top_p in [0.5, 2)
+    Case("sample_categorical-rows", "sample_categorical",
+         [FIXED("N", 6), In(("N",), "fixed", "unit"), In((), "fixed", "positive"), INT(high=4), In((), "fixed", "positive")]),
+    Case("sample_categorical-greedy-batched", "sample_categorical",
+         [FIXED(2, 3, 5), In((2, 3), "fixed", "unit"), In((), "fixed", "nonzero"), INT(high=2), In((), "fixed", "unit")]),
+    # the mask of dropout: shaped like its first input; the second is the step counter
+    Case("dropout_mask-symbolic", "dropout_mask", [FIXED("N", 8), In((), "fixed", "positive")], {"rate": 0.5, "seed": 3}),
+    Case("dropout_mask-images", "dropout_mask", [FIXED(2, 3, "H", 4), FIXED()], {"rate": 0.2}),
 ]
 
 
@@ -385,6 +403,8 @@ def sample(rng, spec: In, shape, dtype="float64"):
     elif spec.domain == "nonzero":      # away from the kink of relu / abs and from division by 0
         x = rng.normal(size=shape)
         x = np.where(x >= 0, 1, -1) * (0.3 + np.abs(x))
+    elif spec.domain == "unit":         # probabilities and uniform random numbers, in [0, 1)
+        x = rng.uniform(0.0, 1.0, size=shape)
     elif spec.domain == "distinct":     # no ties for max, at least 0.1 apart (>> eps)
         n = int(np.prod(shape, dtype=int))
         x = (rng.permutation(n) - n / 2).reshape(shape) * 0.1

@@ -27,6 +27,7 @@ from nngraph.runtime.jax import BACKEND as JAX  # noqa: E402
 from nngraph.training.config import Optimizer  # noqa: E402
 from nngraph.training.step import initial_state, new_name, train_step_graph  # noqa: E402
 from tests.helpers import SCANS_NN  # noqa: E402
+from tests.ops.cases import all_cases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMPY = get("numpy")
@@ -163,7 +164,9 @@ def test_op_matches_numpy(case, float_dtype):
 
 
 def test_every_op_has_a_case_or_an_exclusion():
-    covered = {c[1] for c in CASES} | {"scan"}       # scan: the model and scan tests below
+    # scan: the model and scan tests below; the shared op table (tests/ops/cases.py) runs on this
+    # backend too, in tests/runtime/test_backends.py
+    covered = {c[1] for c in CASES} | {"scan"} | {case.op for case in all_cases()}
     assert set(OPS) - covered - EXCLUDED == set()
     assert all(JAX.supports(op) for op in set(OPS) - EXCLUDED)
     assert EXCLUDED <= set(OPS), "the exclusions list an op that does not exist"

@@ -18,7 +18,7 @@ jax = pytest.importorskip("jax")
 
 import nngraph  # noqa: E402
 from nngraph.diagnostics import NNError  # noqa: E402
-from nngraph.files import load_npz  # noqa: E402
+from nngraph.files import load_weights  # noqa: E402
 from nngraph.runtime import get  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_two_processes_train_as_one_does(tmp_path, model, args, devices_each):
     # the same global batches in one process on the NumPy reference backend
     one = nngraph.load(str(ROOT / "models" / model)).train(epochs=epochs, batch=batch, backend="numpy",
                                                            progress=False)
-    two = load_npz(str(tmp_path / "w0.npz"))
+    two, _meta = load_weights(str(tmp_path / "w0.npz"))
     assert sorted(two) == sorted(one.params)
     for k in one.params:
         np.testing.assert_allclose(two[k], one.params[k], rtol=1e-5, atol=1e-6, err_msg=k)

@@ -7,11 +7,19 @@ import math
 import numpy as np
 from onnx import TensorProto
 
-from nngraph.ir import Value
+from nngraph.ir import Value, limits
 from nngraph.ir.registry import ShapeError
 from nngraph.onnx.context import Ctx, DimRef, Reject, dtype_name
 from nngraph.onnx.dtypes import FROM_ONNX
 from nngraph.ops.rules import norm_axis as ir_norm_axis
+
+
+def check_constant_elements(count, what: str) -> None:
+    """An import-time constant over the compile-time constant limit (NNGRAPH_MAX_CONSTANT_ELEMENTS,
+    default 1e8) is refused: a header can ask for hundreds of GiB in a few bytes."""
+    if not count <= limits.MAX_CONSTANT_ELEMENTS:     # also NaN
+        raise Reject(f"{what} of {count:g} elements, over the limit of {limits.MAX_CONSTANT_ELEMENTS:g} "
+                     "(raise it with NNGRAPH_MAX_CONSTANT_ELEMENTS)")
 
 
 # ---------------------------------------------------------------- helpers shared by handlers

@@ -8,7 +8,16 @@ import numpy as np
 
 from nngraph.ir import Value
 from nngraph.onnx.context import Ctx, Reject
-from nngraph.onnx.handlers.common import dims_tensor, lined_positions, norm_axis, same_dtype, size_of, slice_axis, squeeze
+from nngraph.onnx.handlers.common import (
+    check_constant_elements,
+    dims_tensor,
+    lined_positions,
+    norm_axis,
+    same_dtype,
+    size_of,
+    slice_axis,
+    squeeze,
+)
 from nngraph.onnx.handlers.registry import handles
 
 
@@ -144,6 +153,7 @@ def empty_tensor(cx: Ctx, x: Value, sizes: dict) -> Value:
     shape = [sizes.get(axis, d) for axis, d in enumerate(x.shape)]
     if not all(isinstance(d, int) for d in shape):
         raise Reject("an empty slice of a tensor with symbolic sizes")
+    check_constant_elements(float(math.prod(shape)), "an empty part")
     return cx.imp.constant(np.zeros(shape, dtype=x.dtype))
 
 

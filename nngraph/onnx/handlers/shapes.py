@@ -10,7 +10,17 @@ from onnx import TensorProto, numpy_helper
 from nngraph.ir import Value
 from nngraph.onnx.context import Ctx, DimRef, Reject, dtype_name
 from nngraph.onnx.dtypes import FROM_ONNX
-from nngraph.onnx.handlers.common import dims_tensor, entry_size, fill_of, flatten_2d, norm_axis, resolved, shape_like, squeeze
+from nngraph.onnx.handlers.common import (
+    check_constant_elements,
+    dims_tensor,
+    entry_size,
+    fill_of,
+    flatten_2d,
+    norm_axis,
+    resolved,
+    shape_like,
+    squeeze,
+)
 from nngraph.onnx.handlers.registry import handles
 
 
@@ -136,6 +146,7 @@ def _constant_of_shape(cx: Ctx) -> Value:
     if any(isinstance(e, int) and e < 0 for e in entries):
         raise Reject("negative dims in the shape")
     if all(isinstance(e, int) for e in entries):
+        check_constant_elements(float(math.prod(entries)), "a ConstantOfShape")
         return cx.imp.constant(np.full(entries, fill[0], dtype=dtype))
     return fill_of(cx, entries, fill[0].item(), dtype)
 
@@ -171,6 +182,11 @@ def _range(cx: Ctx) -> Value:
         start, limit, delta = (a.reshape(-1)[0] for a in arrays)
         if delta == 0:
             raise Reject("a delta of 0")
+        with np.errstate(all="ignore"):
+            count = float(max(0.0, np.ceil((float(limit) - float(start)) / float(delta))))
+        if not all(np.isfinite(float(b)) for b in (start, limit, delta)):
+            raise Reject("bounds that are not finite numbers")
+        check_constant_elements(count, "a Range")
         return cx.imp.constant(np.arange(start, limit, delta, dtype=dtype))
     limit = cx.dims(1)
     start, delta = arrays[0], arrays[2]

@@ -1,3 +1,14 @@
 """NumPy kernels, one file per op family (named as in nngraph/ops/), registered in
 registry.KERNELS. Importing this package registers every kernel."""
-from nngraph.runtime.numpy.kernels import elementwise, fused, images, indexing, linalg, recurrence, reductions, shapes  # noqa: F401
+from nngraph.runtime.numpy.kernels import (  # noqa: F401
+    elementwise,
+    fused,
+    images,
+    indexing,
+    linalg,
+    normalization,
+    recurrence,
+    reductions,
+    sampling,
+    shapes,
+)
