@@ -132,3 +132,12 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
 def test_no_source_file_is_over_600_lines():
     long = {str(p.relative_to(ROOT)): n for p in MODULES.values() if (n := len(p.read_text().splitlines())) > 600}
     assert not long, f"split these by concern: {long}"
+
+
+def test_every_backend_mirrors_the_op_families():
+    """An op's meaning lives in nngraph/ops/<family>.py; its NumPy kernel, JAX lowering and ONNX
+    lowering in files of the same family name (plus each folder's registry)."""
+    families = {p.stem for p in (ROOT / "nngraph/ops").glob("*.py")} - {"__init__", "rules"}
+    for folder in ("runtime/numpy/kernels", "runtime/jax/ops", "nngraph/onnx/lower"):
+        files = {p.stem for p in (ROOT / folder).glob("*.py")} - {"__init__", "registry"}
+        assert files == families, f"{folder}: {sorted(files ^ families)} do not mirror nngraph/ops/"

@@ -10,10 +10,16 @@ row ends. The same seed gives the same text on every backend and in the exported
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from nngraph.cli.common import add_backend_arguments, backend_from, positive_int
+from nngraph.cli.common import (
+    add_backend_arguments,
+    backend_from,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    unit_float,
+)
 from nngraph.files import load_weights
 from nngraph.generation import Generator, Sampling
 
@@ -67,24 +73,3 @@ def _show_finished(rows, shown: set, out, everything: bool = False) -> None:
             shown.add(r)
             out.write(f"--- prompt {r + 1}\n{row.prompt}{row.text}\n")
             out.flush()
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
