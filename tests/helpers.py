@@ -15,11 +15,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 import nngraph
 from nngraph.ir import Graph
 from nngraph.ir.registry import OPS
+from nngraph.runtime.numpy.executor import Plan
 from nngraph.runtime.numpy.kernels.registry import KERNELS
+from nngraph.training.step import initial_state, new_name, train_step_graph
 
 # The repository's root: models/, bench/ and README.md are found from here, whichever folder of
 # tests/ a module lives in.
@@ -223,3 +226,32 @@ SCANS_NN = """model rnn {
     loss = mse(hs, ys) + mean(back * ys) + sum(k)
 }
 """
+
+
+# ---------------------------------------------------------------- onnxruntime as the reference
+def ort_session(model) -> ort.InferenceSession:
+    """An onnxruntime session (CPU) on an ONNX ModelProto."""
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run_ort(model_or_session, feeds: dict) -> dict:
+    """onnxruntime's outputs by name, on a ModelProto or a session. Feeds the graph does not take are
+    dropped; inputs with an initializer (parameters, optimizer state) are "overridable initializers"."""
+    sess = model_or_session if isinstance(model_or_session, ort.InferenceSession) else ort_session(model_or_session)
+    names = {i.name for i in sess.get_inputs() + sess.get_overridable_initializers()}
+    outputs = sess.run(None, {k: v for k, v in feeds.items() if k in names})
+    return dict(zip([o.name for o in sess.get_outputs()], outputs))
+
+
+def training_steps_in_numpy_and_onnxruntime(model, optimizer, proto, batch: dict, params: dict, steps: int):
+    """`steps` optimizer steps of `model` in the NumPy runtime and of its exported training step
+    `proto` in onnxruntime, each feeding its new parameters and state back: (NumPy's values,
+    onnxruntime's), both keyed by parameter and state name."""
+    plan, sess = Plan(train_step_graph(model.graph, optimizer, 1)), ort_session(proto)
+    ours = theirs = params | initial_state(model.graph, optimizer)
+    for _ in range(steps):
+        out = plan.run(batch | ours, {k: ours[k] for k in params})
+        ours = {k: out[new_name(k)] for k in ours}
+        out = run_ort(sess, batch | theirs)
+        theirs = {k: out[new_name(k)] for k in theirs}
+    return ours, theirs

@@ -14,20 +14,15 @@ from nngraph.ir.registry import OPS
 from nngraph.onnx.export import OPSET, to_onnx
 from nngraph.onnx.lower.registry import LOWERINGS
 from nngraph.runtime.numpy.executor import Plan
-from nngraph.training.step import initial_state, new_name, train_step_graph
-from tests.helpers import model_feeds, model_variants, models_with_loss
+from tests.helpers import (
+    model_feeds,
+    model_variants,
+    models_with_loss,
+    ort_session,
+    run_ort,
+    training_steps_in_numpy_and_onnxruntime,
+)
 from tests.ops.cases import BINDINGS, all_cases, feeds_for, one_node_graph
-
-
-def session(model_proto):
-    return ort.InferenceSession(model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
-def run_ort(sess, feeds):
-    # inputs with an initializer (parameters, optimizer state) are "overridable initializers"
-    names = {i.name for i in sess.get_inputs() + sess.get_overridable_initializers()}
-    outputs = sess.run(None, {k: v for k, v in feeds.items() if k in names})
-    return dict(zip([o.name for o in sess.get_outputs()], outputs))
 
 
 def test_every_op_has_an_onnx_lowering():
@@ -43,7 +38,7 @@ def test_op_parity_in_onnxruntime(case):
     """The op alone, at two sizes of each symbolic dim, in float32 (onnxruntime has no float64
     Conv, ConvTranspose or AveragePool)."""
     g = one_node_graph(case, "float32")
-    sess, plan = session(to_onnx(g, {})), Plan(g)
+    sess, plan = ort_session(to_onnx(g, {})), Plan(g)
     for n in (2, 3):
         feeds = feeds_for(case, g, BINDINGS | {"N": n}, "float32", seed=n)
         want, got = plan.run(feeds), run_ort(sess, feeds)
@@ -60,7 +55,7 @@ def test_sigmoid_and_softplus_keep_their_relative_precision_in_the_tails(op, dty
     g = Graph(op)
     g.outputs["y"] = g.apply(op, [g.add_input("x", TensorType(dtype, ("N",)))], {})[0]
     x = np.linspace(-80, 80, 321).astype(dtype)
-    got = run_ort(session(to_onnx(g, {})), {"x": x})["y"]
+    got = run_ort(ort_session(to_onnx(g, {})), {"x": x})["y"]
     x64 = x.astype(np.float64)
     want = np.exp(-np.logaddexp(0, -x64)) if op == "sigmoid" else np.logaddexp(0, x64)
     np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
@@ -81,7 +76,7 @@ def test_model_exports_and_matches_in_onnxruntime(tmp_path, path, name):
     assert [o.name for o in proto.graph.output] == list(graph.outputs)
     symbolic = {d.dim_param for i in proto.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
     assert symbolic == {d for v in graph.inputs for d in v.shape if isinstance(d, str)}
-    sess, plan = session(proto), Plan(graph)
+    sess, plan = ort_session(proto), Plan(graph)
     for n in (3, 7):                            # symbolic dims bound to two sizes
         feeds = model_feeds(graph, n, seed=n)
         want, got = plan.run(feeds, params), run_ort(sess, feeds)
@@ -96,7 +91,7 @@ def test_gradient_export_matches(tmp_path, path, name):
     proto = model.export_onnx(str(tmp_path / "g.onnx"), params, grad=True)
     graph = model.compile(grad=True, opt_level=1)
     feeds = model_feeds(graph, 4)
-    want, got = Plan(graph).run(feeds, params), run_ort(session(proto), feeds)
+    want, got = Plan(graph).run(feeds, params), run_ort(ort_session(proto), feeds)
     assert set(got) == set(want) and any(k.startswith("grad:") for k in got)
     for key in want:                            # float32 sums over a batch: a little looser
         np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
@@ -109,15 +104,8 @@ def test_five_training_steps_in_onnxruntime_equal_five_in_numpy(tmp_path, path):
     optimizer = model.train_config.optimizer
     proto = model.export_onnx(str(tmp_path / "step.onnx"), train=True)
     assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node)     # standard ONNX operators only
-    sess, plan = session(proto), Plan(train_step_graph(model.graph, optimizer, 1))
-    batch = model.load_data().arrays
     params = model.init(0)
-    ours = theirs = params | initial_state(model.graph, optimizer)
-    for _ in range(5):
-        out = plan.run(batch | ours, {k: ours[k] for k in params})
-        ours = {k: out[new_name(k)] for k in ours}
-        out = run_ort(sess, batch | theirs)
-        theirs = {k: out[new_name(k)] for k in theirs}
+    ours, theirs = training_steps_in_numpy_and_onnxruntime(model, optimizer, proto, model.load_data().arrays, params, 5)
     for key in ours:
         np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert any(not np.allclose(ours[k], v) for k, v in params.items())       # the steps moved the weights

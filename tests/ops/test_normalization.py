@@ -14,7 +14,7 @@ from nngraph.ops.normalization import MODULUS, counter_hash
 from nngraph.runtime.numpy.executor import Plan
 from nngraph.training.config import Optimizer
 from nngraph.training.step import initial_state, new_name, train_step_graph, trainable
-from tests.helpers import central_difference, load_source
+from tests.helpers import central_difference, load_source, run_ort, training_steps_in_numpy_and_onnxruntime
 
 MODEL = """
 model m {
@@ -140,12 +140,6 @@ def test_train_step_updates_running_statistics_and_draws_a_new_mask_each_step(tm
     assert state["step"] == 3 and len(set(losses)) == 3
 
 
-def run_ort(proto, feeds):
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = {i.name for i in sess.get_inputs() + sess.get_overridable_initializers()}
-    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {k: v for k, v in feeds.items() if k in names})))
-
-
 def test_onnx_parity_in_both_modes(tmp_path):
     model = load_source(tmp_path, MODEL + "train m { optimizer = adam(lr = 0.01) }\n")
     params = model.init(0)
@@ -158,13 +152,7 @@ def test_onnx_parity_in_both_modes(tmp_path):
                                rtol=1e-5, atol=1e-6)
     opt = model.train_config.optimizer
     proto = model.export_onnx(str(tmp_path / "step.onnx"), params, train=True)
-    plan = Plan(train_step_graph(model.graph, opt, 1))
-    ours = theirs = params | initial_state(model.graph, opt)
-    for _ in range(4):
-        out = plan.run(data | ours, {k: ours[k] for k in params})
-        ours = {k: out[new_name(k)] for k in ours}
-        out = run_ort(proto, data | theirs)
-        theirs = {k: out[new_name(k)] for k in theirs}
+    ours, theirs = training_steps_in_numpy_and_onnxruntime(model, opt, proto, data, params, 4)
     for key in ours:
         np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert not np.allclose(ours["h.running_mean"], 0)

@@ -4,7 +4,6 @@ import dataclasses
 import math
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 import nngraph
@@ -17,7 +16,7 @@ from nngraph.training.config import Optimizer, Schedule
 from nngraph.training.schedules import learning_rate, learning_rate_at
 from nngraph.training.step import initial_state, new_name, train_step_graph
 from nngraph.verify import verify
-from tests.helpers import load_source
+from tests.helpers import load_source, training_steps_in_numpy_and_onnxruntime
 
 
 def reference_lr(kind, lr, t, warmup=0, every=1, gamma=0.1, steps=None, min_lr=0.0):
@@ -202,18 +201,9 @@ def test_onnx_training_step_with_schedule_adamw_and_clipping(tmp_path):
     opt = model.train_config.optimizer
     proto = model.export_onnx(str(tmp_path / "step.onnx"), train=True)
     assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node)
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = {i.name for i in sess.get_inputs() + sess.get_overridable_initializers()}
     batch = {k: v.astype(np.float32) for k, v in np.load(tmp_path / "d.npz").items()}
     params = model.init(0)
-    ours = theirs = params | initial_state(model.graph, opt)
-    plan = Plan(train_step_graph(model.graph, opt, 1))
-    for _ in range(8):
-        out = plan.run(batch | ours, {k: ours[k] for k in params})
-        ours = {k: out[new_name(k)] for k in ours}
-        values = sess.run(None, {k: v for k, v in (batch | theirs).items() if k in names})
-        out = dict(zip([o.name for o in sess.get_outputs()], values))
-        theirs = {k: out[new_name(k)] for k in theirs}
+    ours, theirs = training_steps_in_numpy_and_onnxruntime(model, opt, proto, batch, params, 8)
     assert theirs["step"] == 8
     for key in ours:
         np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-5, atol=1e-6, err_msg=key)
