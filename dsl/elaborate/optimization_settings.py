@@ -39,16 +39,8 @@ def schedule(elab, e: ast.Expr) -> Schedule:
         raise NNError(f"unknown learning-rate schedule `{name}`", func.span,
                       hint=did_you_mean(name, SCHEDULES) or f"schedules: {', '.join(SCHEDULES)}, "
                       "e.g. `schedule = cosine(warmup = 100)`")
-    spec = [(key, None) for key in ("warmup",) + SCHEDULES[name]]
-    args, kwargs = (e.args, e.kwargs) if isinstance(e, ast.Call) else ([], [])
-    scope = Scope({}, "")
-    values = elab.bind(f"`{name}`", spec, args, kwargs, e.span, scope, "setting",
-                       evaluate=lambda expr: (elab.expr(expr, scope), expr.span))
     settings = {}
-    for key, item in values.items():
-        if item is None:
-            continue
-        value, span = item
+    for key, (value, span) in elab.call_settings(e, name, ("warmup",) + SCHEDULES[name], Scope({}, "")).items():
         if key in _INTEGER:
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "warmup" else 1):
                 raise NNError(f"`{key}` of {name}(...) counts steps, a {'non-negative' if key == 'warmup' else 'positive'} "

@@ -80,21 +80,22 @@ class TrainBlockMixin:
             settings[kw.name] = value
         return DataSource("skipgram", path, span=e.span, settings=settings)
 
+    def call_settings(self, e: ast.Expr, name: str, keys, scope: Scope) -> dict:
+        """The settings given in a call-like train-block value, `name(a, key = b)` or a bare `name`:
+        {key: (value, span)} for those given, bound like a call's arguments."""
+        args, kwargs = (e.args, e.kwargs) if isinstance(e, ast.Call) else ([], [])
+        values = self.bind(f"`{name}`", [(key, None) for key in keys], args, kwargs, e.span, scope, "setting",
+                           evaluate=lambda expr: (self.expr(expr, scope), expr.span))
+        return {key: item for key, item in values.items() if item is not None}
+
     def optimizer(self, e: ast.Expr, scope: Scope) -> Optimizer:
         func = e.func if isinstance(e, ast.Call) else e
         if not isinstance(func, ast.Name) or func.id not in OPTIMIZERS:
             name = func.id if isinstance(func, ast.Name) else e.span.text()
             raise NNError(f"unknown optimizer `{name}`", func.span,
                           hint=did_you_mean(name, OPTIMIZERS) or f"known: {', '.join(OPTIMIZERS)}")
-        spec = [(name, None) for name in OPTIMIZERS[func.id]]
-        args, kwargs = (e.args, e.kwargs) if isinstance(e, ast.Call) else ([], [])
-        values = self.bind(f"`{func.id}`", spec, args, kwargs, e.span, scope, "setting",
-                           evaluate=lambda expr: (self.expr(expr, scope), expr.span))
         settings = {}
-        for key, item in values.items():
-            if item is None:
-                continue
-            value, span = item
+        for key, (value, span) in self.call_settings(e, func.id, OPTIMIZERS[func.id], scope).items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise NNError(f"`{key}` must be a number, got {describe(value)}", span)
             settings[key] = float(value)
