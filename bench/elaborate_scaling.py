@@ -3,17 +3,22 @@
     python bench/elaborate_scaling.py [--sizes 2500 5000 10000 20000]
 
 Each model is a chain of N statements mixing layer calls, arithmetic and builtins; the time is
-load (parse + elaborate) + the inference graph, as `nngraph check` does. CPU time is printed too:
-on a shared machine it is the fairer figure.
+load (parse + elaborate) + the inference graph, then the whole `nngraph check FILE` command run
+in-process (its own copy of the file, so nothing is cached). CPU time is printed too: on a shared
+machine it is the fairer figure.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import shutil
 import tempfile
 import time
 
 from nngraph.api import load
+from nngraph.cli import main as nngraph_command
 
 
 def model_text(statements: int) -> str:
@@ -43,6 +48,12 @@ def main() -> None:
             print(f"{n:>6} statements: load {loaded - start:6.2f} s, inference graph {done - loaded:6.2f} s, "
                   f"total {done - start:6.2f} s, CPU {time.process_time() - cpu:6.2f} s ({len(graph.nodes)} nodes)",
                   flush=True)
+            copy = shutil.copy(path, os.path.join(folder, f"check{n}.nn"))
+            start, cpu = time.perf_counter(), time.process_time()
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = nngraph_command(["check", copy])
+            print(f"{'':>6} nngraph check: {time.perf_counter() - start:6.2f} s, CPU {time.process_time() - cpu:6.2f} s"
+                  f" (exit {code})", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -62,17 +63,36 @@ def read_source(path: str, span: Span | None = None) -> str:
 
 
 def load_program(path: str) -> Program:
-    names = dict(BUILTINS)
-    for lib in sorted(STDLIB.glob("*.nn")):
-        _add_layers(names, _load(str(lib), names, set(), None, None), allow_shadow=True)
+    names = dict(_standard_names())
     module = _load(path, names, set(), None, os.path.dirname(path))
     return Program(module, names)
 
 
+_stdlib_lock = threading.Lock()
+_stdlib_cache: dict[tuple, dict] = {}
+
+
+def _standard_names() -> dict:
+    """The builtins and the standard library's layers, built once per process (every load used to
+    read the library's files and rebuild its names). Keyed by each library file's size and
+    modification time, so an edited library is read again. Callers copy the dict; the layer
+    templates in it are never changed by elaboration."""
+    libs = sorted(STDLIB.glob("*.nn"))
+    key = tuple((lib.name, stat.st_mtime_ns, stat.st_size) for lib in libs for stat in [lib.stat()])
+    with _stdlib_lock:
+        if key not in _stdlib_cache:
+            names = dict(BUILTINS)
+            for lib in libs:
+                _add_layers(names, _load(str(lib), names, set(), None, None), allow_shadow=True)
+            _stdlib_cache.clear()
+            _stdlib_cache[key] = names
+        return _stdlib_cache[key]
+
+
 @lru_cache(maxsize=32)
 def _parse_cached(text: str, path: str) -> ast.Module:
-    """The standard library is parsed for every load, and a file of several models once per model:
-    the same text parses to the same tree, which elaboration only reads."""
+    """A file of several models is loaded once per model (and a library file whose mtime changed
+    may have the same text): the same text parses to the same tree, which elaboration only reads."""
     return parse(text, path)
 
 

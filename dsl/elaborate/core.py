@@ -15,6 +15,7 @@ from nngraph.dsl.elaborate.params import ParamsMixin
 from nngraph.dsl.elaborate.scan import ScanMixin
 from nngraph.dsl.elaborate.shapes import ShapesMixin
 from nngraph.dsl.elaborate.train_block import TrainBlockMixin
+from nngraph.dsl.gc_pause import gc_paused
 from nngraph.dsl.values import LayerInstance, ScanFrame, Scope, describe
 from nngraph.ir import Graph, TensorType, Value
 from nngraph.ir.registry import ShapeError
@@ -98,8 +99,9 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
         self.graph = Graph(defn.name)
         scope = Scope({}, prefix="", parent=self.globals)
         try:
-            for stmt in defn.body:
-                self.statement(stmt, scope, in_model=True)
+            with gc_paused():      # a large model's many new objects made the collector cost more than the work
+                for stmt in defn.body:
+                    self.statement(stmt, scope, in_model=True)
         except RecursionError:      # the limits on nesting and layer depth should come first; a net
             raise NNError(f"model `{defn.name}` nests expressions and layers too deeply to elaborate", defn.span,
                           hint="split long expressions over several statements") from None
@@ -171,7 +173,7 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
             values = list(value)
         for name, value in zip(names, values):
             scope.names[name] = value
-        if not scope.prefix and "loss" in names:
+        if not scope.prefix and not self.frames and "loss" in names:   # (in a scan body: one step's local name)
             self.mark_loss(scope.names["loss"], stmt)
 
     def mark_loss(self, loss, stmt: ast.Assign):

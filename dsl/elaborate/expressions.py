@@ -13,6 +13,7 @@ from nngraph.ir.registry import OPS, ShapeError
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul",
               "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
               "==": "equal", "!=": "not_equal"}
+INT64_MAX = 2**63 - 1
 PYTHON_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
               "**": operator.pow, "<": operator.lt, "<=": operator.le, ">": operator.gt,
               ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
@@ -21,6 +22,16 @@ PYTHON_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": oper
 class ExpressionsMixin:
     # ---- expressions ----
     def expr(self, e: ast.Expr, scope: Scope, bind_as: str | None = None):
+        # The commonest nodes first, by exact type: this runs once per node of every expression.
+        kind = type(e)
+        if kind is ast.Name:
+            return self.name(e, scope)
+        if kind is ast.BinOp:
+            return self.binop(e, scope)
+        if kind is ast.Call:
+            return self.call(e, scope, bind_as)
+        if kind is ast.Number:
+            return e.value
         if isinstance(e, ast.Name):
             return self.name(e, scope)
         if isinstance(e, ast.Number):
@@ -73,10 +84,17 @@ class ExpressionsMixin:
         if numbers and e.op in PYTHON_OPS:
             if e.op == "/" and right == 0:
                 raise NNError("division by zero", e.span)
+            too_big = NNError(f"cannot compute {e.span.text()}: the result does not fit in 64 bits (the largest "
+                              f"integer is {INT64_MAX})", e.span)
+            if e.op == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 64:
+                raise too_big      # (before computing it: `2 ** 10**17` would fill the memory)
             try:
-                return PYTHON_OPS[e.op](left, right)
+                result = PYTHON_OPS[e.op](left, right)
             except (ArithmeticError, ValueError) as err:
                 raise NNError(f"cannot compute {e.span.text()}: {err}", e.span) from None
+            if isinstance(result, int) and not isinstance(result, bool) and not -INT64_MAX - 1 <= result <= INT64_MAX:
+                raise too_big      # integers stay in 64 bits, as literals do: repeated `a = a * a` cannot grow
+            return result
         for side in (left, right):
             if not isinstance(side, (Value, int, float)) or isinstance(side, bool):
                 raise NNError(f"`{e.op}` needs tensors or numbers, got {describe(side)}", e.span)

@@ -2,7 +2,6 @@
 calling builtins and layers, running a layer's body, and its (shared) parameters."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from nngraph.diagnostics import NNError, Span, did_you_mean
@@ -149,7 +148,9 @@ class LayersMixin:
         name of the layer it is in, so a picture of the graph can lead back to the model's line."""
         if span is None or not self.calls:
             return span
-        return replace(span, call_site=self.calls[0][0], layer=self.calls[-1][1])
+        # (Span's fields spelled out: dataclasses.replace cost more than the rest of this per node)
+        return Span(span.source, span.line, span.column, span.end_line, span.end_column,
+                    call_site=self.calls[0][0], layer=self.calls[-1][1])
 
     def layer_param(self, inst: LayerInstance, stmt: ast.ParamDecl, body: Scope, call: Span) -> Value:
         if stmt.name not in inst.params:

@@ -15,7 +15,6 @@ from nngraph.cli import check, compile, explain, generate, neighbours, plot, run
 from nngraph.cli import eval as eval_command
 from nngraph.cli.common import UsageError
 from nngraph.diagnostics import NNError
-from nngraph.dsl.loader import allow_paths
 
 COMMANDS = [check, compile, train, run, eval_command, plot, neighbours, explain, generate]
 
@@ -24,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(20_000, 50, 100)   # fewer collections: elaborating a long model stays linear in time
     parser = build_parser()
     args = parser.parse_args(argv)
+    from nngraph.dsl.loader import allow_paths  # (the front end: --version and --help do without it)
     try:
         allow_paths(args.allow_path)
         return args.command(args) or 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-from nngraph.api import load
 from nngraph.cli.common import add_backend_arguments, backend_from
-from nngraph.files import load_weights
 from nngraph.training.metrics import METRICS, format_table, format_values
 
 
@@ -26,6 +24,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load
+    from nngraph.files import load_weights
     model = load(args.model, args.model_name)
     params, meta = load_weights(args.params)
     result = model.evaluate((params, meta), args.data, backend=backend_from(args), metrics=args.metric)

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 
-from nngraph.api import load
 from nngraph.cli.common import UsageError
-from nngraph.explain import build_report, report_text
-from nngraph.files import write_atomically
 
 
 def register(subparsers) -> None:
@@ -30,6 +27,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if args.output and os.path.splitext(args.output)[1].lower() not in (".html", ".htm"):
         raise UsageError("explain writes an HTML page: use -o PAGE.html")
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load
+    from nngraph.explain import build_report, report_text
+    from nngraph.files import write_atomically
     model = load(args.model, args.model_name)
     report = build_report(model, args.param, weights=args.params, row=args.row,
                           with_numbers=args.params is not None or args.row is not None, norms=args.gradient_norms)

@@ -20,8 +20,6 @@ from nngraph.cli.common import (
     positive_int,
     unit_float,
 )
-from nngraph.files import load_weights
-from nngraph.generation import Generator, Sampling
 
 
 def register(subparsers) -> None:
@@ -46,6 +44,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.files import load_weights
+    from nngraph.generation import Generator, Sampling
     params, meta = load_weights(args.params)
     vocab = meta.get("vocab")                   # the characters, when the weights carry them
     generator = Generator(args.model, params, list(vocab) if isinstance(vocab, str) else None, backend_from(args))

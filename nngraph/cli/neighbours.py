@@ -1,9 +1,7 @@
 """`nngraph neighbours MODEL --word W`: nearest words by cosine similarity (word2vec)."""
 from __future__ import annotations
 
-from nngraph.api import load
 from nngraph.cli.common import positive_int
-from nngraph.files import load_npz
 
 
 def register(subparsers) -> None:
@@ -18,6 +16,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load
+    from nngraph.files import load_npz
     model = load(args.model, args.model_name)
     params = load_npz(args.params)
     for word in args.word:

@@ -4,14 +4,13 @@ A classifier's labels print as the class names saved with the weights."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from nngraph.api import load
 from nngraph.cli.common import add_backend_arguments, backend_from
-from nngraph.cli.inputs import parse_inputs
 from nngraph.diagnostics import NNError
-from nngraph.files import load_weights, save_npz
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers) -> None:
@@ -31,6 +30,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    import numpy as np
+
+    from nngraph.api import load
+    from nngraph.cli.inputs import parse_inputs
+    from nngraph.files import load_weights, save_npz
     model = load(args.model, args.model_name)
     params, meta = load_weights(args.params) if args.params else (None, {})
     if params is None and any(init.kind != "value" for init in model.graph.param_init.values()):
@@ -53,6 +58,7 @@ def _named(array: np.ndarray, names: list[str] | None) -> np.ndarray:
     """Class indices as class names, when every index names a class."""
     if not names or array.dtype.kind not in "iu" or array.size == 0 or array.min() < 0 or array.max() >= len(names):
         return array
+    import numpy as np
     return np.array(names)[array]
 
 

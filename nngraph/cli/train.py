@@ -2,9 +2,7 @@
 epoch, checkpoints and exact resume; the weights file carries the class names of the labels."""
 from __future__ import annotations
 
-from nngraph.api import load
 from nngraph.cli.common import add_backend_arguments, backend_from, positive_float, positive_int
-from nngraph.files import save_weights
 
 
 def register(subparsers) -> None:
@@ -30,6 +28,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load
+    from nngraph.files import save_weights
     model = load(args.model, args.model_name)
     backend = backend_from(args)
     result = model.train(epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed, backend=backend,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from nngraph.diagnostics import Span
 from nngraph.ir.registry import OPS
 from nngraph.ir.types import TensorType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _ids = itertools.count()
 
@@ -133,6 +134,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """Nodes and edges producer -> consumer, for graph algorithms."""
+        # networkx takes ~0.3 s to import: only the callers of this method (nngraph explain) pay it
+        import networkx as nx
         dg = nx.DiGraph()
         for node in self.nodes:
             dg.add_node(id(node), node=node)
