@@ -10,16 +10,19 @@ import time
 from typing import Callable
 
 from nngraph.ir import Graph
+from nngraph.passes.accumulate import sum_scan_accumulations
 from nngraph.passes.cleanup import common_subexpression_elimination, constant_folding, dead_code_elimination, shape_folding
-from nngraph.passes.fusion import fuse_elementwise, fuse_matmul_bias, fuse_softmax_cross_entropy
+from nngraph.passes.fusion import fuse_elementwise, fuse_gelu, fuse_matmul_bias, fuse_softmax_cross_entropy
+from nngraph.passes.hoist import hoist_scan_invariants
 from nngraph.passes.loops import count_nodes, nested_bodies, share_scan_forward  # noqa: F401  (count_nodes: for bench/)
 from nngraph.passes.rewrite import redirect_outputs
 from nngraph.passes.simplify import algebraic_simplification
 
-CLEANUP = [constant_folding, shape_folding, algebraic_simplification, share_scan_forward,
-           common_subexpression_elimination, dead_code_elimination]
+CLEANUP = [constant_folding, shape_folding, algebraic_simplification, share_scan_forward, hoist_scan_invariants,
+           sum_scan_accumulations, common_subexpression_elimination, dead_code_elimination]
 
-BEFORE_GRAD = {0: [], 1: [], 2: [fuse_softmax_cross_entropy]}
+# hoisting before autodiff: a projection moved out of a scan gets its weight gradient as one GEMM over time
+BEFORE_GRAD = {0: [], 1: [hoist_scan_invariants], 2: [hoist_scan_invariants, fuse_softmax_cross_entropy, fuse_gelu]}
 
 PIPELINES = {
     0: [],
@@ -53,4 +56,5 @@ def optimize_before_grad(graph: Graph, level: int = 1, stats: list | None = None
 
 __all__ = ["PIPELINES", "BEFORE_GRAD", "PASS_NAMES", "optimize", "optimize_before_grad", "redirect_outputs",
            "constant_folding", "shape_folding", "algebraic_simplification", "common_subexpression_elimination",
-           "dead_code_elimination", "share_scan_forward", "fuse_softmax_cross_entropy", "fuse_matmul_bias", "fuse_elementwise"]
+           "dead_code_elimination", "share_scan_forward", "hoist_scan_invariants", "sum_scan_accumulations",
+           "fuse_softmax_cross_entropy", "fuse_gelu", "fuse_matmul_bias", "fuse_elementwise"]

@@ -25,8 +25,10 @@ def count_nodes(graph: Graph) -> int:
 
 
 def share_scan_forward(graph: Graph) -> Graph:
-    """A scan's gradient runs the forward scan again to save the carry of every step; when the
-    original scan is in the same graph, it saves them instead and the rerun goes away."""
+    """Under the "recompute" residual policy (nngraph/ops/recurrence.py) a scan's gradient runs the
+    forward scan again to save the carry of every step; when the original scan is in the same
+    graph, it saves them instead and the rerun goes away. (Under "save" the gradient extends the
+    original scan itself, so there is no rerun to remove.)"""
     first: dict[tuple, object] = {}
     replacement: dict[int, Value] = {}
     kept = []

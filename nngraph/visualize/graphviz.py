@@ -125,7 +125,7 @@ def _draw_scan_body(scan: Node, scan_ident: str, layers: _Layers, drawn: dict[in
     body, attrs = scan.attrs["body"], scan.attrs
     layers.scans += 1
     prefix = f"{where.prefix}scan{layers.scans}/"
-    sequences = [v.name for v in scan_parts(body.inputs, attrs)[1]]
+    sequences = attrs.get("steps_of") or [v.name for v in scan_parts(body.inputs, attrs)[1]]
     steps = f"a step of {', '.join(sequences)}" if sequences else f"{attrs['length']} steps"
     label = f"scan body{' (reverse)' if attrs.get('reverse') else ''}: {steps}"
     cluster = pydot.Cluster(_cluster_name(prefix.rstrip("/")), label=label, style="dashed,rounded", color=LAYER_BORDER)

@@ -6,6 +6,7 @@ import pytest
 from nngraph.autodiff import grad
 from nngraph.ir import Graph, TensorType
 from nngraph.ir.registry import ShapeError
+from nngraph.ops.recurrence import RESIDUALS
 from nngraph.passes import optimize
 from nngraph.runtime.numpy.executor import Plan
 from nngraph.verify import verify
@@ -91,19 +92,22 @@ def test_scan_without_a_sequence_runs_a_given_number_of_steps():
     np.testing.assert_allclose(out["ys"], ys, rtol=1e-12)
 
 
+@pytest.mark.parametrize("policy", ["save", "recompute"])
 @pytest.mark.parametrize("case", ["forward", "reverse", "no-sequence"])
-def test_backpropagation_through_time_matches_central_differences(case):
+def test_backpropagation_through_time_matches_central_differences(case, policy):
     g = rnn_graph(reverse=case == "reverse", with_sequence=case != "no-sequence",
                   length=3 if case == "no-sequence" else None)
     wrt = [v.name for v in g.inputs if not v.name.startswith("r_")]
-    G = grad(g, of="loss", wrt=wrt)
+    with RESIDUALS.override(mode=policy):
+        G = grad(g, of="loss", wrt=wrt)
     verify(G)
     f = feeds(g, T=4)
-    symbolic = Plan(G).run(f)
     forward = Plan(g)
-    for name in wrt:                           # initial carry, sequence, and captured weights
-        numeric = central_difference(lambda a: forward.run(a)["loss"], f, name, eps=1e-6)
-        assert_close(symbolic[f"grad:{name}"], numeric, rtol=1e-6, atol=1e-8, what=f"{case}: grad:{name}")
+    for graph in (G, optimize(G.clone()[0], 2, observe=lambda name, graph: verify(graph))):
+        symbolic = Plan(graph).run(f)
+        for name in wrt:                           # initial carry, sequence, and captured weights
+            numeric = central_difference(lambda a: forward.run(a)["loss"], f, name, eps=1e-6)
+            assert_close(symbolic[f"grad:{name}"], numeric, rtol=1e-6, atol=1e-8, what=f"{case}: grad:{name}")
 
 
 def test_gradient_graph_of_a_scan_optimizes_and_keeps_its_values():
@@ -127,8 +131,36 @@ def test_a_carry_must_keep_its_type():
         g.apply("scan", [h0, xs, wx, wh], {"body": body, "n_carry": 1, "n_seq": 1})
 
 
-def test_the_forward_scan_saves_its_carries_instead_of_running_twice():
+def test_the_forward_scan_keeps_the_residuals_and_runs_once():
     G = grad(rnn_graph(), of="loss", wrt=["wx", "wh"])
+    scans = [n for n in G.nodes if n.op == "scan"]
+    assert len(scans) == 2                                     # forward (saving), backward
+    forward, backward = scans
+    # final h, ys, the residual tanh(pre) of every step, the carry every step started from
+    assert forward.attrs["save_carries"] and [str(v.type) for v in forward.outputs] == [
+        "float64[B, 4]", "float64[T, B, 4]", "float64[T, B, 4]", "float64[T, B, 4]"]
+    assert not any(n.op == "matmul" and n.role == "forward" for n in backward.attrs["body"].nodes)
+    assert backward.inputs.count(forward.outputs[2]) == 1       # the reverse scan reads the residual
+    f = feeds(rnn_graph(), T=3)
+    with RESIDUALS.override(mode="recompute"):
+        recomputed = grad(rnn_graph(), of="loss", wrt=["wx", "wh"])
+    for key, value in Plan(recomputed).run(f).items():
+        np.testing.assert_allclose(Plan(G).run(f)[key], value, rtol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("budget,saves", [(10 ** 9, True), (1000, False)])
+def test_the_residual_policy_saves_within_its_budget(budget, saves):
+    # residual: tanh(pre), float64[T, B, 4] with T and B counted as symbolic_dim = 8: 8 * 8 * 4 * 8 bytes
+    with RESIDUALS.override(mode="auto", budget_bytes=budget, symbolic_dim=8):
+        G = grad(rnn_graph(), of="loss", wrt=["wx", "wh"])
+    assert [n.op for n in G.nodes].count("scan") == (2 if saves else 3)
+    with pytest.raises(NNError, match="auto, save or recompute"), RESIDUALS.override(mode="sometimes"):
+        grad(rnn_graph(), of="loss", wrt=["wx"])
+
+
+def test_without_residuals_the_forward_scan_saves_its_carries_instead_of_running_twice():
+    with RESIDUALS.override(mode="recompute"):
+        G = grad(rnn_graph(), of="loss", wrt=["wx", "wh"])
     assert [n.op for n in G.nodes].count("scan") == 3          # forward, forward again saving, backward
     optimized = optimize(G.clone()[0], 1)
     scans = [n for n in optimized.nodes if n.op == "scan"]

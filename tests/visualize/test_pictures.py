@@ -166,10 +166,14 @@ def test_quotes_in_source_lines_stay_inside_the_tooltip(tmp_path):
 
 
 def test_a_scan_body_is_its_own_cluster_fed_by_the_scan_inputs():
-    graph = nngraph.load("models/rnn.nn").compile()
+    # -O0: the body as written (-O1 hoists the input projection `price_t @ wx` out of the loop)
+    graph = nngraph.load("models/rnn.nn").compile(opt_level=0)
     dot = to_dot(graph)
     body = next(s for s in dot.get_subgraphs() if s.get_name() == "cluster_scan1")
     assert body.get("label") == "scan body: a step of price"
+    hoisted = to_dot(nngraph.load("models/rnn.nn").compile())
+    hoisted_body = next(s for s in hoisted.get_subgraphs() if s.get_name() == "cluster_scan1")
+    assert hoisted_body.get("label") == "scan body: a step of price"     # still named as written
     inner = {n.get_name() for n in pic.all_nodes(body)}
     assert {'"scan1/h"', '"scan1/price"', '"scan1/yield:carry:h"'} <= inner
     assert "cluster_scan1_step" in pic.all_clusters(body)          # the rnn_cell layer, inside the body
