@@ -12,6 +12,11 @@ layers' [N, C, H, W]); the statistics are over every axis but 1, the variance bi
 y = gamma * (x - mean) / sqrt(var + eps) + beta. Its VJP is the closed form (not autodiff through
 the mean and variance). batch_norm_inference(x, gamma, beta, mean, var; eps) normalizes with given
 (running) statistics instead: what the inference graph uses.
+
+layer_norm(x, gain, bias; eps) -> y, mean, inv_std: each vector along x's last axis (d features)
+normalized on its own, y = (x - mean) * inv_std * gain + bias with inv_std = 1 / sqrt(var + eps),
+the variance biased; gain and bias are [d]; mean and inv_std are [..., 1], as ONNX
+LayerNormalization's outputs, which the closed-form VJP reuses.
 """
 from __future__ import annotations
 
@@ -138,3 +143,47 @@ def _inference_vjp(e, n, gs, w):
 
 defop("batch_norm", _batch_norm_infer, _batch_norm_vjp, arity=3)
 defop("batch_norm_inference", _inference_infer, _inference_vjp, arity=5)
+
+
+# ---------------------------------------------------------------- layer normalization
+def _layer_norm_infer(types, attrs):
+    x, gain, bias = types
+    require_float(x, "layer_norm")
+    require(x.rank >= 1, f"`layer_norm` normalizes the last axis, got a scalar {x}")
+    for name, t in (("gain", gain), ("bias", bias)):
+        require(t.dtype == x.dtype, f"`layer_norm` needs operands of one dtype, got {x.dtype} and {t.dtype}")
+        require(t.rank == 1 and (t.shape[0] == x.shape[-1] or not all(isinstance(d, int) for d in (t.shape[0], x.shape[-1]))),
+                f"`layer_norm`'s {name} is [d] = [{x.shape[-1]}] for {x}, got {t}")
+    require(isinstance(attrs.get("eps", 1e-5), (int, float)) and attrs.get("eps", 1e-5) >= 0,
+            f"`layer_norm`'s eps must be a number >= 0, got {attrs.get('eps')!r}")
+    stat = x.with_shape(x.shape[:-1] + (1,))
+    return [x, stat, stat]
+
+
+def _layer_norm_vjp(e, n, gs, w):
+    """xhat = (x - mean) inv_std; dxhat = dy * gain;
+    dx = inv_std (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), means over the last axis;
+    when the statistics are read too: d mean/dx = 1/d, d inv_std/dx = -inv_std^2 xhat / d."""
+    x, gain, _ = n.inputs
+    _, mean, inv = n.outputs
+    gy, gmean, ginv = gs
+    last, leading = (x.type.rank - 1,), tuple(range(x.type.rank - 1))
+    xhat = e("mul", e("sub", x, mean), inv)
+    y_read = not _is_zero(gy)           # (a gradient of the VJP itself may read only the statistics)
+    dx = None
+    if w[0] and y_read:
+        dxhat = e("mul", gy, gain)
+        dx = e("mul", inv, e("sub", e("sub", dxhat, e("mean", dxhat, axes=last, keepdims=True)),
+                             e("mul", xhat, e("mean", e("mul", dxhat, xhat), axes=last, keepdims=True))))
+    if w[0] and not (_is_zero(gmean) and _is_zero(ginv)):
+        stats = e("div", e("sub", gmean, e("mul", e("mul", ginv, e("mul", inv, inv)), xhat)),
+                  e("dim_size", x, axes=last, dtype=x.dtype))
+        dx = stats if dx is None else e("add", dx, stats)
+
+    def over_leading(v):
+        return e("sum", v, axes=leading, keepdims=False) if leading else v
+    return [dx, over_leading(e("mul", gy, xhat)) if w[1] and y_read else None,
+            over_leading(gy) if w[2] and y_read else None]
+
+
+defop("layer_norm", _layer_norm_infer, _layer_norm_vjp, arity=3)

@@ -1,14 +1,15 @@
 """Fusion: several nodes become one that the runtime executes in one step and ONNX maps onto
-one operator or a tight chain. Fused ops (gemm, softmax_cross_entropy, fused) are defined with
-the other ops in nngraph/ops.py, each with its own symbolic gradient."""
+one operator or a tight chain. Fused ops (gemm, softmax_cross_entropy, gelu, fused) are defined in
+nngraph/ops/fused.py, each with its own symbolic gradient."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from nngraph.ir import Graph, Value
-from nngraph.ops.fused import ELEMENTWISE, Expr
+from nngraph.ops.fused import ELEMENTWISE, GELU_CUBIC, SQRT_2_OVER_PI, Expr
 from nngraph.ops.rules import norm_axes
-from nngraph.passes.rewrite import producer, rewrite
+from nngraph.passes.rewrite import constant_value, producer, rewrite
 
 
 def use_counts(graph: Graph) -> Counter:
@@ -41,6 +42,84 @@ def fuse_softmax_cross_entropy(graph: Graph) -> Graph:
 
     rewrite(graph, {"neg": [fuse]})
     return graph
+
+
+def fuse_gelu(graph: Graph) -> Graph:
+    """0.5 * x * (1 + erf(x / sqrt 2)) and 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))),
+    their products in any order and grouping (how exporters wrote GELU before ONNX had `Gelu`),
+    become gelu(x) (approximate "none" or "tanh"): one kernel, whose gradient is one formula
+    instead of the chain autodiff derives through erf or tanh. Run before autodiff."""
+    def fuse(node, e):
+        for bracket in _factors(node.out):
+            found = _gelu_bracket(bracket)
+            if found is None or not found[0].type.is_float:
+                continue
+            x, approximate = found
+            parts = _factors(node.out, leaf=x)         # x may itself be a product: keep it whole
+            rest = [v for v in parts if v is not x and v is not bracket]
+            if len(parts) == 3 and len(rest) == 1 and _constant_near(rest[0], 0.5):
+                return e("gelu", x, approximate=approximate)
+        return None
+
+    rewrite(graph, {"mul": [fuse]})
+    return graph
+
+
+def _factors(value: Value, depth: int = 3, leaf: Value | None = None) -> list[Value]:
+    """The operands of a product of products (mul nodes nested up to `depth` deep, `leaf` kept
+    whole), flattened."""
+    node = producer(value, "mul")
+    if node is None or depth == 0 or value is leaf:
+        return [value]
+    return [f for v in node.inputs for f in _factors(v, depth - 1, leaf)]
+
+
+def _constant_near(value: Value, number: float) -> bool:
+    array = constant_value(value)
+    return array is not None and array.size == 1 and array.dtype.kind == "f" and \
+        math.isclose(float(array.reshape(())), number, rel_tol=1e-6)
+
+
+def _gelu_bracket(value: Value) -> tuple[Value, str] | None:
+    """(x, "none") when value = 1 + erf(x / sqrt 2) (or erf(x * (1/sqrt 2))); (x, "tanh") when
+    value = 1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)) (x^3 a product or a power); operands of
+    additions and products in either order."""
+    add = producer(value, "add")
+    for one, other in (add.inputs, add.inputs[::-1]) if add is not None else ():
+        if not _constant_near(one, 1.0):
+            continue
+        erf, tanh = producer(other, "erf"), producer(other, "tanh")
+        if erf is not None:
+            scaled = producer(erf.inputs[0], "div")
+            if scaled is not None and _constant_near(scaled.inputs[1], math.sqrt(2)):
+                return scaled.inputs[0], "none"
+            parts = _factors(erf.inputs[0], depth=1)
+            for a, b in (parts, parts[::-1]) if len(parts) == 2 else ():
+                if _constant_near(b, math.sqrt(0.5)):
+                    return a, "none"
+        if tanh is not None:
+            parts = _factors(tanh.inputs[0], depth=1)
+            for beta, inner in (parts, parts[::-1]) if len(parts) == 2 else ():
+                x = _cubic_sum_argument(inner) if _constant_near(beta, SQRT_2_OVER_PI) else None
+                if x is not None:
+                    return x, "tanh"
+    return None
+
+
+def _cubic_sum_argument(value: Value) -> Value | None:
+    """x when value = x + 0.044715 * x^3, x^3 written x * x * x or pow(x, 3)."""
+    add = producer(value, "add")
+    for x, term in (add.inputs, add.inputs[::-1]) if add is not None else ():
+        parts = _factors(term, leaf=x)
+        kappa = [v for v in parts if _constant_near(v, GELU_CUBIC)]
+        rest = [v for v in parts if not kappa or v is not kappa[0]]
+        if len(kappa) != 1:
+            continue
+        power = producer(rest[0], "pow") if len(rest) == 1 else None
+        if (len(rest) == 3 and all(v is x for v in rest)) or \
+                (power is not None and power.inputs[0] is x and _constant_near(power.inputs[1], 3.0)):
+            return x
+    return None
 
 
 def fuse_matmul_bias(graph: Graph) -> Graph:

@@ -83,8 +83,8 @@ def test_squiggle_reads_as_the_textbook_derivative():
 
 def test_iris_reads_as_softmax_minus_one_hot_and_relu_as_a_step():
     assert lines_of(IRIS, "hidden.w") == [
-        "d loss / d hidden.w = xᵀ × (∂loss/∂hidden · 1[x × hidden.w + hidden.b > 0])",
-        "                    = xᵀ × ((((softmax(scores) − one_hot(label)) / N) × scores.wᵀ) · 1[x × hidden.w + hidden.b > 0])",
+        "d loss / d hidden.w = xᵀ × (∂loss/∂hidden · 1[hidden > 0])",
+        "                    = xᵀ × ((((softmax(scores) − one_hot(label)) / N) × scores.wᵀ) · 1[hidden > 0])",
         "  ∂loss/∂hidden = ∂loss/∂scores × scores.wᵀ   [iris.nn:10]",
         "                = ((softmax(scores) − one_hot(label)) / N) × scores.wᵀ",
         "  ∂loss/∂scores = (softmax(scores) − one_hot(label)) / N"
@@ -281,8 +281,11 @@ def test_render_of_a_shared_square():
 
 def test_attention_shows_the_softmax_jacobian():
     text = explain_text(nngraph.load(str(MODELS / "transformer.nn")), ["enc.attended.q.w"])
-    weights, grad = "enc.attended.mixed.weights", "∂loss/∂enc.attended.mixed.weights"
-    assert f"∂loss/∂enc.attended.mixed.scores = {weights} · ({grad} − Σ_(axis 3) ({grad} · {weights}))" in text
+    # attention is one op (nngraph/ops/fused.py) whose VJP is softmax's Jacobian times dk^-1/2 = 0.25,
+    # with the weights' gradient dP = ∂loss/∂out × vᵀ written out
+    weights = "enc.attended.mixed.weights"
+    grad = ("(transpose(∂loss/∂enc × enc.attended.out.wᵀ, [0, 2, 1, 3]) × transpose(enc.attended.v.add, [0, 2, 1, 3])ᵀ")
+    assert f"0.25 · {weights} · {grad} − Σ_(axis 3) ({grad}) · {weights}))" in text
 
 
 def test_the_lstms_long_memory_passes_back_through_the_forget_gate():

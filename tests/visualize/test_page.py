@@ -98,9 +98,9 @@ def test_in_a_browser_blocks_open_and_close_and_search_finds_names(browser, gpt_
     assert re.search(r"(float32|int64)\[", info) and re.search(r"\.nn:\d+: ", info)
 
     search = browser.find_element(By.ID, "search")
-    search.send_keys("centred")                   # a value layer_norm names
+    search.send_keys("expand")                    # a value feed_forward names
     matches = visible("g.node.match")
-    assert matches and all("centred" in m.get_attribute("textContent") for m in matches)
+    assert matches and all("expand" in m.get_attribute("textContent") for m in matches)
     assert browser.find_element(By.ID, "matches").text == f"{len(matches)} match{'es' if len(matches) > 1 else ''}"
     assert len(visible("g.node.dim")) == after - len(matches)
     search.clear()

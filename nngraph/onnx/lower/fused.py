@@ -1,10 +1,14 @@
 """ONNX lowerings of the fused ops (nngraph/ops/fused.py)."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from nngraph.ir.graph import Node, Value
 from nngraph.ir.registry import OPS
 from nngraph.onnx.lower.registry import LOWERINGS
-from nngraph.ops.fused import Expr
+from nngraph.ops.fused import GELU_CUBIC, SQRT_2_OVER_PI, Expr
 from nngraph.ops.linalg import matmul_type
 from nngraph.ops.rules import broadcast_shapes
 
@@ -25,6 +29,29 @@ def _softmax_cross_entropy_onnx(b, node, inputs):
     return [loss, b.op("Exp", log_probs)]
 
 
+def _gelu_onnx(b, node, inputs):
+    """ONNX's Gelu arrived in opset 20; at opset 18 it is Erf (or Tanh) arithmetic."""
+    x, dtype = inputs[0], node.inputs[0].dtype
+
+    def c(value):
+        return b.const(np.asarray(value, dtype))
+    if node.attrs.get("approximate", "none") == "tanh":
+        cubic = b.op("Add", c(1), b.op("Mul", c(GELU_CUBIC), b.op("Mul", x, x)))
+        phi = b.op("Tanh", b.op("Mul", c(SQRT_2_OVER_PI), b.op("Mul", x, cubic)))
+    else:
+        phi = b.op("Erf", b.op("Mul", x, c(math.sqrt(0.5))))
+    return [b.op("Mul", b.op("Mul", c(0.5), x), b.op("Add", c(1), phi))]
+
+
+def _attention_onnx(b, node, inputs):
+    q, k, v, mask = inputs
+    rank = node.inputs[1].type.rank
+    keys = b.op("Transpose", k, perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+    scale = b.const(np.asarray(node.attrs["scale"], node.inputs[0].dtype))
+    weights = b.op("Softmax", b.op("Add", b.op("Mul", b.op("MatMul", q, keys), scale), mask), axis=-1)
+    return [b.op("MatMul", weights, v), weights]
+
+
 def _fused_onnx(b, node, inputs):
     """The formula's ops one by one, each with its own lowering, under the fused node's name."""
     def lower(expr: Expr) -> tuple[str, Value]:
@@ -41,4 +68,6 @@ LOWERINGS.update({
     "gemm": _gemm_onnx,
     "softmax_cross_entropy": _softmax_cross_entropy_onnx,
     "fused": _fused_onnx,
+    "gelu": _gelu_onnx,
+    "attention": _attention_onnx,
 })

@@ -3,7 +3,7 @@
 The mask's hash is `counter_hash` itself, run on `_Int64` names that turn + * % into ONNX Add,
 Mul and Mod nodes: one formula for every backend. Training-mode batch norm is ReduceMean and
 elementwise nodes (ONNX's BatchNormalization in training mode returns running statistics, not the
-batch's); inference-mode batch norm is BatchNormalization."""
+batch's); inference-mode batch norm is BatchNormalization; layer norm is LayerNormalization."""
 from __future__ import annotations
 
 import numpy as np
@@ -69,7 +69,23 @@ def _batch_norm_inference(b, node, inputs):
     return [b.op("BatchNormalization", *inputs, epsilon=eps32)]
 
 
+def _layer_norm(b, node, inputs):
+    """ONNX LayerNormalization (opset 17), whose outputs are y, mean and inv_std as this op's. Its
+    epsilon is a float32 attribute and its statistics are computed in float32 (stash_type), so a
+    float64 model is lowered to the formula instead."""
+    x, eps = node.inputs[0], node.attrs.get("eps", 1e-5)
+    if x.dtype != "float64":
+        return b.op("LayerNormalization", *inputs, axis=-1, epsilon=float(np.float32(eps)), n_outputs=3)
+    last = b.ints([-1])
+    mean = b.op("ReduceMean", inputs[0], last, keepdims=1)
+    centred = b.op("Sub", inputs[0], mean)
+    var = b.op("ReduceMean", b.op("Mul", centred, centred), last, keepdims=1)
+    inv = b.op("Reciprocal", b.op("Sqrt", b.op("Add", var, b.const(np.asarray(eps, x.dtype)))))
+    return [b.op("Add", b.op("Mul", b.op("Mul", centred, inv), inputs[1]), inputs[2]), mean, inv]
+
+
 LOWERINGS.update({
+    "layer_norm": _layer_norm,
     "dropout_mask": _dropout_mask,
     "batch_norm": _batch_norm,
     "batch_norm_inference": _batch_norm_inference,

@@ -1,4 +1,4 @@
-"""Dropout's mask and batch normalization, with the NumPy kernels' formulas
+"""Dropout's mask, batch and layer normalization, with the NumPy kernels' formulas
 (runtime/numpy/kernels/normalization.py): the same int64 hash, so the same masks."""
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ def batch_norm(x, gamma, beta, eps=1e-5, running=()):
 def batch_norm_inference(x, gamma, beta, mean, var, eps=1e-5):
     inv = 1 / jnp.sqrt(_per_channel(var, x.ndim) + jnp.asarray(eps, x.dtype))
     return ((x - _per_channel(mean, x.ndim)) * inv * _per_channel(gamma, x.ndim) + _per_channel(beta, x.ndim)).astype(x.dtype)
+
+
+@impl("layer_norm")
+def layer_norm(x, gain, bias, eps=1e-5):
+    mean = jnp.mean(x, axis=-1, keepdims=True, dtype=x.dtype)
+    centred = x - mean
+    inv = 1 / jnp.sqrt(jnp.mean(centred * centred, axis=-1, keepdims=True, dtype=x.dtype) + jnp.asarray(eps, x.dtype))
+    return centred * inv * gain + bias, mean, inv
