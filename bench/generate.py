@@ -13,7 +13,9 @@ differing tokens is printed, float32 sums in another order can flip a near-tie).
 everywhere. The weights: --params (from `nngraph train models/gpt_docs.nn`), else the seeded
 initial ones moved at random (speed does not depend on them).
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python bench/generate.py [--params P]
+Each path runs --repeats times, the paths in turns, and the table shows the median time.
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python bench/generate.py [--params P] [--repeats 5]
 """
 import os
 
@@ -21,6 +23,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -80,6 +83,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", help="weights of models/gpt_docs.nn (default: seeded, randomized)")
     parser.add_argument("--batches", default="1,8", help="batch sizes, comma-separated (default 1,8)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of every path, taken in turns; the median counts")
     args = parser.parse_args(argv)
     import torch
     from gpt_torch import CharGpt, generate
@@ -94,7 +98,8 @@ def main(argv=None) -> int:
         vocab, text = [chr(c) for c in data["vocab"]], data["text"]
     twin = CharGpt(96, 64, 4, 256, 288)
     twin.load_nngraph(params)
-    print(f"{NEW} new tokens after a {PROMPT}-token prompt, greedy, one thread; tokens/s = batch * {NEW} / seconds")
+    print(f"{NEW} new tokens after a {PROMPT}-token prompt, greedy, one thread; tokens/s = batch * {NEW} / seconds; "
+          f"median of {args.repeats} runs in turns; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("| path | batch | seconds | tokens/s | same tokens |")
     print("|---|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory() as folder:
@@ -107,14 +112,21 @@ def main(argv=None) -> int:
                      ("onnxruntime, exported generate_cached", onnxruntime_path(params, prompt, folder))]
             for name, fn in rows:
                 fn() if "uncached" not in name else None                    # warm-up (compilation, sessions)
-                tokens, seconds = timed(fn)
+            seconds = {name: [] for name, _ in rows}
+            outputs = {}
+            for r in range(args.repeats):           # in turns, so a change in the machine's load reaches all
+                for name, fn in rows[r % len(rows):] + rows[:r % len(rows)]:
+                    outputs[name], took = timed(fn)
+                    seconds[name].append(took)
+            for name, _ in rows:
+                tokens, took = outputs[name], statistics.median(seconds[name])
                 reference = tokens if reference is None else reference
                 differ = int((tokens != reference).sum())
                 same = "yes" if differ == 0 else f"{differ} of {tokens.size} differ"
                 if differ and not name.startswith("PyTorch"):
                     print(f"error: {name} gives other tokens than nngraph's cached graph", file=sys.stderr)
                     return 1
-                print(f"| {name} | {b} | {seconds:.2f} | {b * NEW / seconds:,.0f} | {same} |", flush=True)
+                print(f"| {name} | {b} | {took:.2f} | {b * NEW / took:,.0f} | {same} |", flush=True)
     return 0
 
 

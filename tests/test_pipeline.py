@@ -138,7 +138,8 @@ def test_plan_without_freeing_keeps_every_intermediate_and_computes_the_same():
         y, = g.apply(op, [y])
     g.outputs["y"] = y
     freeing, keeping = Plan(g), Plan(g, free=False)
-    assert (freeing.peak_live, keeping.peak_live) == (2, 10)
+    # freeing, each step writes into its input, which dies there: one buffer for the whole chain
+    assert (freeing.peak_live, keeping.peak_live) == (1, 10)
     feeds = {"x": np.random.default_rng(0).normal(size=(512, 512)).astype(np.float32)}
     np.testing.assert_array_equal(freeing.run(feeds)["y"], keeping.run(feeds)["y"])
 

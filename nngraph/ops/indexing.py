@@ -1,4 +1,5 @@
-"""Indexing: slices, padding, concatenation, gather with its scatter-add gradient, one-hot."""
+"""Indexing: slices, padding, concatenation, gather with its scatter-add gradient, index_add (a sparse
+row update), one-hot."""
 from __future__ import annotations
 
 from nngraph.ir.registry import defop
@@ -197,9 +198,34 @@ def _scatter_add_vjp(e, n, gs, w):
     return [e("gather", gs[0], n.inputs[1], axis=n.attrs.get("axis", 0)) if w[0] else None, None, None]
 
 
+# ---- index_add(base, indices, updates, [indices2, updates2, ...]): `base` plus the updates added
+# at their indices along `axis`, repeated indices summed, the sum of every pair's updates made
+# first and added to `base` once (base + scatter_add(...) + ...), without a table of zeros: a
+# sparse update (an embedding's SGD step) touches only the rows it names
+def _index_add_infer(types, attrs):
+    base, pairs = types[0], types[1:]
+    require(len(pairs) >= 2 and len(pairs) % 2 == 0, "`index_add` takes a table, then indices and updates in pairs")
+    require_numeric([base], "index_add")
+    for indices, updates in zip(pairs[::2], pairs[1::2]):
+        require(updates.dtype == base.dtype, f"`index_add` adds {updates.dtype} updates into a {base.dtype} table")
+        want = _gather_shape(base, indices, attrs, "index_add")
+        require(tuple(updates.shape) == tuple(want), f"`index_add` needs updates shaped like the gathered slices, "
+                                                    f"{fmt_shape(want)}, got {fmt_shape(updates.shape)}")
+    return [base]
+
+
+def _index_add_vjp(e, n, gs, w):
+    axis = n.attrs.get("axis", 0)
+    grads = [gs[0] if w[0] else None]
+    for k in range(1, len(n.inputs), 2):
+        grads += [None, e("gather", gs[0], n.inputs[k], axis=axis) if w[k + 1] else None]
+    return grads
+
+
 defop("slice", _slice_infer, _slice_vjp, arity=1)
 defop("slice_grad", _slice_grad_infer, _slice_grad_vjp, arity=2)
 defop("pad", _pad_infer, _pad_vjp, arity=1)
 defop("concat", _concat_infer, _concat_vjp, arity=None)
 defop("gather", _gather_infer, _gather_vjp, arity=2)
 defop("scatter_add", _scatter_add_infer, _scatter_add_vjp, arity=3)
+defop("index_add", _index_add_infer, _index_add_vjp, arity=None)

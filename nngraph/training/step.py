@@ -20,7 +20,7 @@ from nngraph.ir.graph import Graph
 from nngraph.ir.types import TensorType
 from nngraph.passes import optimize, optimize_before_grad
 from nngraph.training.config import Optimizer
-from nngraph.training.optimizers import adam_update, adamw_update, clip_by_global_norm, sgd_update
+from nngraph.training.optimizers import adam_update, adamw_update, clip_by_global_norm, sgd_update, sparse_sgd_step
 from nngraph.training.schedules import learning_rate
 
 STEP = "step"
@@ -87,7 +87,8 @@ def train_step_graph(model: Graph, opt: Optimizer, opt_level: int = 0) -> Graph:
             update, new_slots = adam_update(e, const, opt, grad_value, slots, next_step)
         else:
             update, new_slots = sgd_update(e, const, opt, grad_value, slots)
-        g.outputs[new_name(p.name)] = e("sub", p, e("mul", lr, update))
+        sparse = sparse_sgd_step(e, p, grad_value, lr) if opt.kind == "sgd" and not slots else None
+        g.outputs[new_name(p.name)] = sparse if sparse is not None else e("sub", p, e("mul", lr, update))
         for s, value in new_slots.items():
             g.outputs[new_name(slot_name(s, p.name))] = value
     return optimize(g.prune(), opt_level)

@@ -2,7 +2,8 @@
 
 `evaluate` is the one door through which the rest of nngraph (constant folding, the ONNX
 importer) computes an op's value at compile time. `BACKEND` is the runtime behind the backend
-protocol (nngraph/runtime/__init__.py): a `Plan` per graph, run many times.
+protocol (nngraph/runtime/__init__.py): a `Plan` per graph, run many times, with NumPy's BLAS
+threads chosen deliberately (threads.py: the idle cores by default, NNGRAPH_THREADS, `threads=`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from nngraph.runtime import require_support
 from nngraph.runtime.numpy import kernels  # noqa: F401  (registers every kernel)
 from nngraph.runtime.numpy.executor import NonFinite, Plan  # noqa: F401  (NonFinite: for check mode)
 from nngraph.runtime.numpy.kernels.registry import KERNELS
+from nngraph.runtime.numpy.threads import set_threads
 
 
 def evaluate(op: str, inputs, attrs: dict):
@@ -23,6 +25,11 @@ def evaluate(op: str, inputs, attrs: dict):
 class NumpyBackend:
     name = "numpy"
 
+    def __init__(self, threads: int | str | None = None):
+        """`threads`: NumPy's BLAS threads, a number or "auto" (None: $NNGRAPH_THREADS, else auto;
+        threads.py), set when a graph is compiled."""
+        self.threads = threads
+
     def supports(self, op: str) -> bool:
         return op in KERNELS
 
@@ -31,6 +38,7 @@ class NumpyBackend:
         intermediate (a reference for measuring what liveness freeing saves); `check_finite`
         raises NonFinite at the first node that makes a NaN or infinity."""
         require_support(self, graph)
+        set_threads(self.threads)
         return Plan(graph, free=free, check_finite=check_finite)
 
 

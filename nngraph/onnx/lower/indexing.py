@@ -80,23 +80,35 @@ def _scatter_add_onnx(b, n, ins):
     """ScatterND adds g's rows into zeros at the (non-negative) indices; the gathered axis is moved
     to the front for it and back after."""
     g, indices, table = n.inputs
+    return [_scattered(b, n, table, ins[2], [(indices, ins[1], g, ins[0])])]
+
+
+def _index_add_onnx(b, n, ins):
+    """The table plus every pair's updates scattered into zeros (summed first, added once)."""
+    pairs = [(n.inputs[k], ins[k], n.inputs[k + 1], ins[k + 1]) for k in range(1, len(ins), 2)]
+    return [b.op("Add", ins[0], _scattered(b, n, n.inputs[0], ins[0], pairs))]
+
+
+def _scattered(b, n, table, table_in, pairs):
+    """Zeros shaped like `table`, plus each (indices, updates) pair's rows at its indices (ScatterND,
+    the indexed axis moved to the front for it and back after)."""
     axis = norm_axis(n.attrs.get("axis", 0), table.type.rank)
-    idx = ins[1] if indices.dtype == "int64" else b.op("Cast", ins[1], to=b.dtype("int64"))
-    size = table.shape[axis]
-    size = b.const(size, "int64") if isinstance(size, int) else \
-        b.op("Shape", ins[2], start=axis, end=axis + 1)
-    idx = b.op("Where", b.op("Less", idx, b.const(0, "int64")), b.op("Add", idx, size), idx)
-    idx = b.op("Unsqueeze", idx, b.ints([-1]))
-    updates, ri = ins[0], indices.type.rank
     front = [axis] + [i for i in range(table.type.rank) if i != axis]
-    if axis:
-        updates = b.op("Transpose", updates, perm=list(range(axis, axis + ri)) + list(range(axis))
-                       + list(range(axis + ri, g.type.rank)))
-    zeros = onnx_zeros(b, onnx_shape(b, table, ins[2], front), g.dtype)
-    added = b.op("ScatterND", zeros, idx, updates, reduction="add")
+    size = table.shape[axis]
+    size = b.const(size, "int64") if isinstance(size, int) else b.op("Shape", table_in, start=axis, end=axis + 1)
+    added = onnx_zeros(b, onnx_shape(b, table, table_in, front), pairs[0][2].dtype)
+    for indices, indices_in, updates, updates_in in pairs:
+        idx = indices_in if indices.dtype == "int64" else b.op("Cast", indices_in, to=b.dtype("int64"))
+        idx = b.op("Where", b.op("Less", idx, b.const(0, "int64")), b.op("Add", idx, size), idx)
+        idx = b.op("Unsqueeze", idx, b.ints([-1]))
+        ri = indices.type.rank
+        if axis:
+            updates_in = b.op("Transpose", updates_in, perm=list(range(axis, axis + ri)) + list(range(axis))
+                              + list(range(axis + ri, updates.type.rank)))
+        added = b.op("ScatterND", added, idx, updates_in, reduction="add")
     if axis:
         added = b.op("Transpose", added, perm=[int(i) for i in np.argsort(front)])
-    return [added]
+    return added
 
 
 LOWERINGS.update({
@@ -107,4 +119,5 @@ LOWERINGS.update({
     "concat": _concat_onnx,
     "gather": _gather_onnx,
     "scatter_add": _scatter_add_onnx,
+    "index_add": _index_add_onnx,
 })

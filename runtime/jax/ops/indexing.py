@@ -6,6 +6,7 @@ NumPy's `np.add.at` does. Out-of-range gather indices cannot raise inside a comp
 NumPy's `take` does: they are clamped (negative indices count from the end, as in NumPy)."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from nngraph.ops.indexing import slice_index
@@ -53,3 +54,14 @@ def scatter_add(g, indices, table_ref, axis=0):
     axis = axis % table_ref.ndim
     where = (slice(None),) * axis + (_wrapped(indices, table_ref.shape[axis]),)
     return jnp.zeros(table_ref.shape, g.dtype).at[where].add(g)       # repeated indices accumulate
+
+
+@impl("index_add")
+def index_add(base, *pairs, axis=0):
+    axis = axis % base.ndim
+    added = jnp.zeros_like(base)            # every update summed first, then added to the table once
+    for indices, updates in zip(pairs[::2], pairs[1::2]):
+        added = added.at[(slice(None),) * axis + (_wrapped(indices, base.shape[axis]),)].add(updates)
+    # (the barrier keeps XLA from folding the add into the scatter, which would add each repeated
+    # row into the table in turn and round at the table's scale every time)
+    return base + jax.lax.optimization_barrier(added)

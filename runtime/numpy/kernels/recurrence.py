@@ -24,7 +24,8 @@ class ScanRunner:
             raise ValueError("a scan needs at least one step; the sequence is empty")
         results, saved = [None] * steps, [None] * steps
         for t in (reversed(range(steps)) if self.reverse else range(steps)):
-            saved[t] = carries
+            if self.save:                # (else every step's carries would stay alive: a cache each step)
+                saved[t] = carries
             outs = self.plan.run_positional(carries + [s[t] for s in seqs] + captured)
             carries, results[t] = outs[:self.nc], outs[self.nc:]
         stacked = [np.stack([r[k] for r in results]) for k in range(self.ny)]
