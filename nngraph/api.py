@@ -305,12 +305,14 @@ def inference_part(graph: Graph, outputs: list[str] | None = None) -> Graph:
     return g
 
 
-def load(path: str, model: str | None = None, dtype: str = "float32", constants: dict | None = None) -> Model:
+def load(path: str, model: str | None = None, dtype: str = "float32", constants: dict | None = None,
+         trainable: list[str] | None = None) -> Model:
     """Parse, elaborate and shape-check a .nn file; `model` picks one of several models by name.
-    A .onnx file is imported instead (nngraph.onnx.importer): its initializers are the weights that
-    `Model.init` returns, and `constants` freezes graph inputs that give shapes or axes."""
+    A .onnx file is imported instead (nngraph.onnx.importer): its weight initializers are the
+    parameters `Model.init` returns (`trainable` lists them by name or pattern, overriding the
+    sorting of literals from weights), and `constants` freezes graph inputs that give shapes or axes."""
     if path.lower().endswith(".onnx"):
-        return load_onnx(path, constants)
+        return load_onnx(path, constants, trainable)
     program = load_program(path)
     module = program.module
     if not module.models:
@@ -352,10 +354,10 @@ def check_params(graph: Graph, params: dict) -> dict[str, np.ndarray]:
     return checked
 
 
-def load_onnx(path: str, constants: dict | None = None) -> Model:
+def load_onnx(path: str, constants: dict | None = None, trainable: list[str] | None = None) -> Model:
     """An ONNX model as a Model with no loss and no train block (see nngraph.onnx.importer)."""
     from nngraph.onnx.importer import import_onnx
-    graph, _weights = import_onnx(path, constants)    # the weights are also the params' ParamInit
+    graph, _weights = import_onnx(path, constants, trainable=trainable)    # the weights are also the params' ParamInit
     return Model(path, graph, None)
 
 

@@ -50,6 +50,8 @@ def concrete_dim(dim, bindings: dict[str, int]) -> int:
             return bindings[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             return _BINOPS[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):     # "-N+T"
+            return -walk(node.operand)
         raise ValueError(f"cannot evaluate dim {dim!r}")
 
     value = walk(ast.parse(str(dim), mode="eval"))

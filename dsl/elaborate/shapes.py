@@ -5,7 +5,7 @@ from nngraph.diagnostics import NNError, Span
 from nngraph.dsl import ast
 from nngraph.dsl.builtins import dtype_name
 from nngraph.dsl.values import Scope, describe
-from nngraph.ir import Dim, Value
+from nngraph.ir import Dim, Value, dims
 
 INT64_MAX = 2**63 - 1
 
@@ -33,7 +33,9 @@ class ShapesMixin:
             raise NNError(f"unknown dtype `{shape.dtype}`", shape.span, hint="use float, float32, float64, int, int64 or bool")
         return name
 
-    def dim(self, expr: ast.Expr, scope: Scope, allow_symbols: bool) -> Dim:
+    def dim(self, expr: ast.Expr, scope: Scope, allow_symbols: bool, arithmetic: bool = False) -> Dim:
+        """A dimension's value. `arithmetic`: + - * / may combine symbolic sizes (a layer signature
+        checked against a value: `[2 * n]` with n = N is `2*N`, in nngraph/ir/dims.py's normal form)."""
         if isinstance(expr, ast.Name):
             try:
                 value = scope.lookup(expr.id)
@@ -53,7 +55,9 @@ class ShapesMixin:
         if isinstance(expr, ast.Number) and expr.is_int:
             return expr.value
         if isinstance(expr, ast.BinOp) and expr.op in ("+", "-", "*", "/"):
-            left, right = self.dim(expr.left, scope, False), self.dim(expr.right, scope, False)
+            left, right = (self.dim(side, scope, arithmetic, arithmetic) for side in (expr.left, expr.right))
+            if isinstance(left, str) or isinstance(right, str):
+                return self.symbolic_dim(expr, left, right)
             if expr.op == "/" and right == 0:
                 raise NNError("division by zero in a dimension", expr.span)
             if expr.op == "/" and left % right:
@@ -63,6 +67,15 @@ class ShapesMixin:
                 raise NNError(f"a dimension cannot be negative ({result})", expr.span)
             return result
         raise NNError("a dimension must be an integer, a name or an integer expression", expr.span)
+
+    def symbolic_dim(self, expr: ast.BinOp, left: Dim, right: Dim) -> Dim:
+        if expr.op == "/" and not (isinstance(right, int) and right > 0):
+            raise NNError("a symbolic size can be divided by a positive integer only", expr.span)
+        if expr.op == "+":
+            return dims.add(left, right)
+        if expr.op == "-":
+            return dims.add(left, dims.mul(-1, right))
+        return dims.mul(left, right) if expr.op == "*" else dims.divide(left, right)
 
     def match_shape(self, expected: ast.ShapeExpr, value: Value, bindings: dict, what: str, span: Span):
         """Bind the dimension names of a layer signature to `value`'s shape, checking what is known."""
@@ -87,7 +100,8 @@ class ShapesMixin:
                 bindings[dim.id] = got
                 continue
             scope = Scope(bindings, prefix="", parent=None)
-            want = self.dim(dim, scope, allow_symbols=False) if not isinstance(dim, ast.Name) else bindings[dim.id]
+            want = self.dim(dim, scope, allow_symbols=False, arithmetic=True) if not isinstance(dim, ast.Name) \
+                else bindings[dim.id]
             if want != got:
                 known = ", ".join(f"{k} = {v}" for k, v in bindings.items() if isinstance(v, (int, str)) and
                                   not isinstance(v, bool))

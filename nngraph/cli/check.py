@@ -1,26 +1,36 @@
 """`nngraph check MODEL`: parse and shape-check every model of a file (or the one named), print a summary."""
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from nngraph.api import Model, load, model_names
+from nngraph.cli.common import trainable_list
+
+if TYPE_CHECKING:
+    from nngraph.api import Model
 
 
 def register(subparsers) -> None:
     check = subparsers.add_parser("check", help="parse and shape-check a model; print a summary")
     check.add_argument("model", metavar="MODEL", help="a .nn file, or a .onnx model to import")
     check.add_argument("--model-name", help="check only this model of the file (default: every model)")
+    check.add_argument("--trainable", metavar="NAMES", type=trainable_list,
+                       help="for a .onnx model: the float initializers that are trainable parameters, comma-separated "
+                            "names or patterns ('*' for all; default: weights, not literals such as ReLU6's bounds)")
     check.set_defaults(command=run)
 
 
 def run(args) -> int:
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load, model_names
     names = [args.model_name] if args.model_name else model_names(args.model)
     for name in names:
-        print(summary(load(args.model, name if len(names) > 1 or args.model_name else None)))
+        print(summary(load(args.model, name if len(names) > 1 or args.model_name else None,
+                           trainable=args.trainable)))
     return 0
 
 
 def summary(model: Model) -> str:
+    import numpy as np
     g = model.graph
     lines = [f"model {model.name} ({model.path}): ok"]
     for v in g.inputs:

@@ -44,6 +44,14 @@ def device_count(text: str):
     return "all" if text == "all" else positive_int(text)
 
 
+def trainable_list(text: str) -> list[str]:
+    """--trainable W1,fc.*: names or fnmatch patterns of an ONNX model's float initializers."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated initializer names or patterns")
+    return names
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:

@@ -4,12 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from nngraph.api import load
-from nngraph.cli.common import positive_int
-from nngraph.files import load_npz, write_atomically
+from nngraph.cli.common import positive_int, trainable_list
 from nngraph.passes import PASS_NAMES
-from nngraph.printer import format_graph
-from nngraph.visualize import value_statistics, write_picture
 
 
 def register(subparsers) -> None:
@@ -41,6 +37,9 @@ def register(subparsers) -> None:
     comp.add_argument("--highlight", metavar="NAME",
                       help="with --grad and a picture: draw the path from the loss to grad:NAME in bold")
     comp.add_argument("--model-name", help="which model of the file (default: the one with a train block)")
+    comp.add_argument("--trainable", metavar="NAMES", type=trainable_list,
+                      help="for a .onnx model: the float initializers that are trainable parameters, comma-separated "
+                           "names or patterns ('*' for all; default: weights, not literals such as ReLU6's bounds)")
     comp.set_defaults(command=run)
 
 
@@ -64,7 +63,11 @@ def run(args) -> int:
         print("nngraph compile: error: --highlight NAME draws a path of the gradient graph: use it with --grad "
               "and -o OUT.svg, .png or .dot", file=sys.stderr)
         return 2
-    model = load(args.model, args.model_name)
+    # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
+    from nngraph.api import load
+    from nngraph.files import load_npz, write_atomically
+    from nngraph.printer import format_graph
+    model = load(args.model, args.model_name, trainable=args.trainable)
     if suffix == ".onnx":
         params = load_npz(args.params) if args.params else None
         onnx_model = model.export_onnx(out, params, grad=args.grad, train=args.train, opt_level=args.opt_level)
@@ -91,6 +94,7 @@ def run(args) -> int:
         if args.highlight:
             from nngraph.explain.path import gradient_path
             highlight = gradient_path(graph, args.highlight)
+        from nngraph.visualize import value_statistics, write_picture
         weights = value_statistics(load_npz(args.params)) if args.params else None
         write_picture(graph, out, collapse=args.collapse, expand=args.expand, stats=weights,
                       **({"highlight": highlight} if highlight else {}))
@@ -107,6 +111,7 @@ def print_after(passes: list[str]):
         return None
 
     def observe(name, graph):
+        from nngraph.printer import format_graph
         if name in passes or "all" in passes:
             print(f"// after {name}: {len(graph.nodes)} nodes")
             print(format_graph(graph))

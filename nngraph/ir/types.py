@@ -1,10 +1,12 @@
-"""Types of the IR: dtypes, and shapes whose dimensions are ints or symbol names (`"N"`), which
-the runtime binds from the actual inputs."""
+"""Types of the IR: dtypes, and shapes whose dimensions are ints, symbol names (`"N"`), which the
+runtime binds from the actual inputs, or sizes derived from them (`"4*N"`, kept in the normal form
+of nngraph/ir/dims.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-Dim = int | str
+from nngraph.ir.dims import Dim, normalize
+
 FLOAT_DTYPES = ("float32", "float64")
 INT_DTYPES = ("int32", "int64")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
@@ -14,6 +16,11 @@ DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 class TensorType:
     dtype: str
     shape: tuple[Dim, ...]
+
+    def __post_init__(self):
+        # derived sizes in their normal form (nngraph/ir/dims.py): equal sizes compare equal
+        if any(isinstance(d, str) and not d.isidentifier() for d in self.shape):
+            object.__setattr__(self, "shape", tuple(normalize(d) for d in self.shape))
 
     @property
     def rank(self) -> int:

@@ -1,5 +1,5 @@
 """What an ONNX op handler sees of the node it imports (`Ctx`), the shape entries known only at
-run time (`DimRef`), and how a node (`Reject`) or a whole file (`Problem`, `UnsupportedONNX`) is
+run time (`DimRef`, `SymDim`), and how a node (`Reject`) or a whole file (`Problem`, `UnsupportedONNX`) is
 rejected."""
 from __future__ import annotations
 
@@ -65,6 +65,16 @@ class DimRef:
         return self.source.shape[self.axis]
 
 
+@dataclass(frozen=True, eq=False)
+class SymDim:
+    """A shape entry computed at run time from other sizes (Shape, Gather, then Mul, Add, Div):
+    `size` is the symbolic dim it equals (`"2*N"`, normalized by nngraph/ir/dims.py), and the
+    int64 `value` holds it (entry `index` of a vector, or the scalar itself when index is None)."""
+    size: object
+    value: Value
+    index: int | None = None
+
+
 class Reject(Exception):
     """Raised inside an op handler: this node cannot be imported (the reason goes in the report;
     None when the problems were reported already, e.g. inside a Scan body)."""
@@ -117,6 +127,8 @@ class Ctx:
         array = self.imp.static(self.x(i))
         if array is None:
             array = self.imp.initializer(name)       # a float initializer read as a constant
+        if array is None and self.x(i).uid in self.imp.tainted:
+            raise Reject(None)        # a placeholder after another problem: that one is the cause
         if array is None:
             raise Reject(f"{what} computed at run time", static_inputs=self.imp.inputs_behind(self.x(i)))
         return array

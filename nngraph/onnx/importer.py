@@ -5,9 +5,11 @@ differentiated like a model written in a .nn file.
 
 - Graph inputs become graph inputs: a `dim_param` becomes a symbolic dim (`"N"`), a `dim_value`
   an int, and a dim with neither a fresh symbol.
-- Float initializers become parameters (trainable, `ParamInit("value", {"value": array})`, so
-  `nngraph.training.params.init_params` hands back the imported weights); other initializers (shapes, axes,
-  indices) and `Constant` nodes become constants.
+- Float initializers that are weights become parameters (trainable, `ParamInit("value", {"value":
+  array})`, so `nngraph.training.params.init_params` hands back the imported weights); float
+  initializers that exporters use as literals (ReLU6's bounds, an attention scale, a -inf mask:
+  nngraph/onnx/roles.py), other initializers (shapes, axes, indices) and `Constant` nodes become
+  constants. `trainable=` overrides the sorting.
 - Each ONNX op maps onto a small composition of existing nngraph ops (the `HANDLERS` table, filled
   by the family modules of nngraph/onnx/handlers/). The IR has no way to express a shape computed
   at run time, so the inputs that give shapes, axes or depths (Reshape's shape, ReduceSum's axes,
@@ -19,7 +21,11 @@ differentiated like a model written in a .nn file.
 - A Scan's body is imported recursively with the same handlers (a nested `Importer`); the values
   it reads by name from the enclosing graph become the nngraph scan's captured inputs.
 - Everything the importer cannot translate is collected, and reported as ONE `UnsupportedONNX`
-  error that lists every unsupported op, dtype and attribute combination with its count.
+  error that lists every unsupported op, dtype and attribute combination with its count. A node
+  that fails leaves placeholders typed by ONNX shape inference, so the nodes downstream are still
+  imported and report their own problems (not the shape errors a placeholder's guessed type causes).
+- Arithmetic on shape entries (Shape, Gather, then Mul, Add, Sub, Div; Equal and Where) is
+  followed with nngraph/ir/dims.py, so a size such as batch * heads is the symbolic dim `2*N`.
 
 The file is untrusted input: it is parsed by `onnx.load` (protobuf; no pickle, no eval), and every
 tensor is converted with `onnx.numpy_helper.to_array`.
@@ -42,6 +48,7 @@ from nngraph.onnx.context import Ctx, Problem, Reject, UnsupportedONNX, dtype_na
 # ONNX element types nngraph can hold; everything else (float16, int8, uint*, string, ...) is rejected
 from nngraph.onnx.dtypes import FROM_ONNX
 from nngraph.onnx.handlers.registry import HANDLERS  # the package imports every family: all registered
+from nngraph.onnx.roles import trainable_initializers
 from nngraph.runtime.numpy import evaluate
 
 # constant folding at import time is for shapes and axes: small arrays only
@@ -72,17 +79,22 @@ def load_onnx_model(path: str) -> onnx.ModelProto:
 
 
 def import_onnx(model: str | onnx.ModelProto, constants: dict[str, np.ndarray] | None = None,
-                name: str | None = None) -> tuple[Graph, dict[str, np.ndarray]]:
+                name: str | None = None, trainable: list[str] | None = None) -> tuple[Graph, dict[str, np.ndarray]]:
     """The IR graph of an ONNX model and its weights (parameter name -> array).
 
     `constants` freezes graph inputs to known arrays (they stop being inputs): needed when an
-    input gives a shape or axes, which nngraph must know at compile time."""
+    input gives a shape or axes, which nngraph must know at compile time. `trainable` lists the
+    float initializers that become parameters (names or fnmatch patterns such as "*"); by default
+    they are sorted by role (`initializer_roles`)."""
     path = model if isinstance(model, str) else (name or model.graph.name or "model.onnx")
     proto = load_onnx_model(model) if isinstance(model, str) else model
     if name is None:
         name = os.path.splitext(os.path.basename(model))[0] if isinstance(model, str) else proto.graph.name
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
-    return Importer(proto.graph, opset, path, constants or {}, name or "onnx").run()
+    keep = trainable_initializers(proto, trainable)
+    importer = Importer(proto.graph, opset, path, constants or {}, name or "onnx", trainable=keep)
+    importer.model_proto = proto
+    return importer.run()
 
 
 # ---------------------------------------------------------------- the importer
@@ -91,7 +103,7 @@ class Importer:
     the same report and whose reads of enclosing values become captured inputs."""
 
     def __init__(self, graph: onnx.GraphProto, opset: int, path: str, constants: dict, name: str,
-                 parent: Importer | None = None):
+                 parent: Importer | None = None, trainable: set[str] | None = None):
         self.proto, self.opset, self.path, self.frozen, self.parent = graph, opset, path, constants, parent
         self.graph = Graph(_identifier(name) or "onnx")
         self.env: dict[str, Value] = {}              # ONNX value name -> IR value
@@ -105,6 +117,13 @@ class Importer:
         self.static_inputs: list[str] = parent.static_inputs if parent else []
         self.symbols: set[str] = parent.symbols if parent else set()
         self.weights: dict[str, np.ndarray] = {}
+        self.trainable = trainable            # float initializers that become parameters (None: all)
+        # After a node fails, its outputs become placeholders typed by ONNX shape inference
+        # (`declared`), so the nodes downstream are still imported and their own problems listed;
+        # values computed from a placeholder are `tainted`: their shape errors are not reported.
+        self.model_proto: onnx.ModelProto | None = None     # the file's model, for shape inference
+        self._declared: dict[str, tuple[str, tuple]] | None = None
+        self.tainted: set[int] = parent.tainted if parent else set()
 
     def run(self) -> tuple[Graph, dict[str, np.ndarray]]:
         g = self.proto
@@ -123,7 +142,7 @@ class Importer:
         for node in g.node:
             self.convert(node)
         for out in g.output:
-            if out.name in self.poisoned:
+            if out.name in self.poisoned or out.name in self.env and self.env[out.name].uid in self.tainted:
                 continue
             if out.name not in self.env:
                 self.problem("model", "an output that no node computes", out.name)
@@ -156,7 +175,8 @@ class Importer:
                 self.problem("model", "an output that no node computes", out.name)
             elif out.name in self.env:
                 self.graph.outputs[out.name] = self.env[out.name]
-        if len(self.problems) > reported or any(out.name in self.poisoned for out in g.output):
+        if len(self.problems) > reported or any(out.name in self.poisoned or out.name in self.env
+                                                and self.env[out.name].uid in self.tainted for out in g.output):
             raise Reject(None)
         return self.graph.prune(), self.captured
 
@@ -227,9 +247,10 @@ class Importer:
 
     def add_initializer(self, tensor: TensorProto, body: bool = False) -> None:
         """Float initializers of the model's graph are weights: trainable parameters that start
-        from the file's values. A scan body's initializers are constants of the body (exporters
-        put literals there; a body has no parameters of its own), as are integer and bool
-        initializers anywhere (shapes, axes and indices)."""
+        from the file's values, unless sorted out as constants (`self.trainable`). A scan body's
+        initializers are constants of the body (exporters put literals there; a body has no
+        parameters of its own), as are integer and bool initializers anywhere (shapes, axes and
+        indices)."""
         dtype = FROM_ONNX.get(tensor.data_type)
         if dtype is None:
             self.problem("initializer", f"dtype {dtype_name(tensor.data_type)}", tensor.name)
@@ -247,7 +268,7 @@ class Importer:
             self.poisoned.add(tensor.name)
             return
         self.initializers[tensor.name] = array
-        if dtype.startswith("float") and not body:
+        if dtype.startswith("float") and not body and (self.trainable is None or tensor.name in self.trainable):
             p = self.graph.add_param(tensor.name, TensorType(dtype, array.shape), ParamInit("value", {"value": array}))
             self.weights[p.name] = array
             self.env[tensor.name] = p
@@ -307,12 +328,12 @@ class Importer:
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):
             self.problem(f"{node.domain}.{op}", "not supported", node.name)
-            self.poisoned.update(o for o in node.output if o)
+            self.fail(node)
             return
         handler = HANDLERS.get(op)
         if handler is None:      # reported even downstream of another problem: the list is complete
             self.problem(op, "not supported", node.name)
-            self.poisoned.update(o for o in node.output if o)
+            self.fail(node)
             return
         for name in node.input:
             if name and name not in self.env and name not in self.poisoned:
@@ -328,8 +349,9 @@ class Importer:
         malformed = schema_problem(node, self.opset)
         if malformed:
             self.problem(op, malformed, node.name)
-            self.poisoned.update(o for o in node.output if o)
+            self.fail(node)
             return
+        downstream = any(self.env[i].uid in self.tainted for i in node.input if i)
         start = len(self.graph.nodes)
         cx = Ctx(self, node)
         try:
@@ -345,20 +367,23 @@ class Importer:
             del self.graph.nodes[start:]
             if rej.reason is not None:
                 self.problem(op, rej.reason, node.name)
-            self.static_inputs.extend(n for n in rej.static_inputs if n not in self.static_inputs)
-            self.poisoned.update(o for o in node.output if o)
+            if not downstream:
+                self.static_inputs.extend(n for n in rej.static_inputs if n not in self.static_inputs)
+            self.fail(node)
             return
         except ShapeError as err:
             del self.graph.nodes[start:]
-            self.problem(op, f"shapes or dtypes nngraph rejects: {err}", node.name)
-            self.poisoned.update(o for o in node.output if o)
+            if not downstream:       # a placeholder's guessed type proves nothing about this node
+                self.problem(op, f"shapes or dtypes nngraph rejects: {err}", node.name)
+            self.fail(node)
             return
         except (TypeError, IndexError, KeyError, AttributeError, ValueError, OverflowError) as err:
             # the file is untrusted: a node the schema check let through can still hold values no
             # handler expects (an attribute of the wrong kind inside a tensor, a name nothing defines)
             del self.graph.nodes[start:]
-            self.problem(op, f"a malformed node ({type(err).__name__}: {str(err)[:120]})", node.name)
-            self.poisoned.update(o for o in node.output if o)
+            if not downstream:
+                self.problem(op, f"a malformed node ({type(err).__name__}: {str(err)[:120]})", node.name)
+            self.fail(node)
             return
         made = {v.uid for n in self.graph.nodes[start:] for v in n.outputs}
         for onnx_name, value in zip(node.output, results):
@@ -367,7 +392,35 @@ class Importer:
             if value.uid in made and value.name not in self.env:
                 value.name = self.graph.fresh_name(onnx_name)   # the node's result carries the ONNX name
             self.env[onnx_name] = value
+            if downstream:
+                self.tainted.add(value.uid)
         self.fold(self.graph.nodes[start:])
+
+    def declared(self) -> dict[str, tuple[str, tuple]]:
+        """The file's value types by ONNX shape inference, computed once, on the first failure
+        (a file that imports never pays for it)."""
+        if self.parent is not None:
+            return self.parent.declared()
+        if self._declared is None:
+            self._declared = declared_types(self.model_proto) if self.model_proto is not None else {}
+        return self._declared
+
+    def fail(self, node) -> None:
+        """A node that could not be imported: each output becomes a placeholder of the type ONNX
+        shape inference gives it, so the nodes downstream still import and report their own
+        problems; an output of unknown type is poisoned (its readers are skipped)."""
+        for name in node.output:
+            if not name:
+                continue
+            known = self.declared().get(name)
+            if known is None:
+                self.poisoned.add(name)
+                continue
+            dtype, dims = known
+            shape = tuple(self.fresh_symbol(f"{name}_{i}") if d is None else d for i, d in enumerate(dims))
+            placeholder = Value(self.graph.fresh_name(name), TensorType(dtype, shape))
+            self.env[name] = placeholder
+            self.tainted.add(placeholder.uid)
 
     def fold(self, nodes) -> None:
         """Evaluate, with the NumPy reference semantics (runtime.numpy.evaluate), the new nodes whose
@@ -406,6 +459,25 @@ class Importer:
                     d is not None and isinstance(have, int) and d != have for d, have in zip(dims, value.shape)):
                 self.problem("model", f"output declared with shape {dims} but computed {list(value.shape)}",
                              info.name)
+
+
+def declared_types(model: onnx.ModelProto) -> dict[str, tuple[str, tuple]]:
+    """ONNX name -> (dtype, dims: ints, or dim_param names, or None) for every value whose type ONNX
+    shape inference knows (rank included): the placeholders of nodes that fail to import."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:        # noqa: BLE001 - a malformed file: placeholders are a courtesy
+        return {}
+    out = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        dtype = FROM_ONNX.get(tt.elem_type) if tt is not None else None
+        if dtype is None or not tt.HasField("shape"):
+            continue
+        out[vi.name] = (dtype, tuple(int(d.dim_value) if d.HasField("dim_value") else
+                                     (_identifier(d.dim_param) if d.HasField("dim_param") else None)
+                                     for d in tt.shape.dim))
+    return out
 
 
 def _identifier(text: str) -> str:

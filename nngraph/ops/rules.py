@@ -2,9 +2,7 @@
 and the rule makers for elementwise ops, comparisons and reductions."""
 from __future__ import annotations
 
-import math
-import re
-
+from nngraph.ir import dims as dims_algebra
 from nngraph.ir.registry import ShapeError
 from nngraph.ir.types import Dim, TensorType
 
@@ -46,11 +44,7 @@ def norm_axes(axes, rank: int) -> tuple[int, ...]:
 
 
 def dim_product(dims) -> Dim:
-    known = math.prod(d for d in dims if isinstance(d, int))
-    symbols = [d for d in dims if isinstance(d, str)]
-    if not symbols:
-        return known
-    return "*".join(([str(known)] if known != 1 else []) + symbols)
+    return dims_algebra.mul(*dims)
 
 
 def same_dtype(types: list[TensorType], opname: str) -> str:
@@ -115,16 +109,9 @@ def reduction(opname: str):
 
 def dim_add(d: Dim, k: int) -> Dim:
     """d + k for a size that may be symbolic: `H` + 2 is `H+2`, and `H+2` - 2 is `H` again."""
-    if isinstance(d, int):
-        return d + k
-    m = re.fullmatch(r"(.+?)([+-]\d+)", d)
-    base, offset = (m.group(1), int(m.group(2))) if m else (d, 0)
-    offset += k
-    return base if offset == 0 else f"{base}{offset:+d}"
+    return dims_algebra.add(d, k)
 
 
 def ceil_div_dim(d: Dim, k: int) -> Dim:
     """ceil(d / k) for a positive step k."""
-    if isinstance(d, int):
-        return -(-d // k)
-    return d if k == 1 else f"({dim_add(d, k - 1)})//{k}"
+    return dims_algebra.floordiv(dim_add(d, k - 1), k)

@@ -2,10 +2,9 @@
 and the shape-taking ops gradients use so that a gradient graph stays valid for any symbolic size."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from nngraph.ir import dims
 from nngraph.ir.registry import defop
 from nngraph.ir.types import Dim, TensorType
 from nngraph.ops.rules import broadcast_shapes, dim_product, fmt_shape, norm_axes, norm_axis, require
@@ -75,19 +74,9 @@ def _reshape_infer(types, attrs):
 
 
 def _divide_dims(have, known) -> Dim:
-    """The inferred dim of a symbolic reshape, written as the leftover product (e.g. N*T)."""
-    have, known = list(have), list(known)
-    for d in list(known):
-        if d in have:
-            have.remove(d)
-            known.remove(d)
-    num, den = dim_product(have), dim_product(known)
-    if isinstance(num, int) and isinstance(den, int) and num % den == 0:
-        return num // den
-    whole = math.prod(d for d in have if isinstance(d, int))
-    if isinstance(den, int) and whole % den == 0:     # [N, 6] -> [-1, 3] gives 2*N, as [N, 2, 3] does
-        return dim_product([whole // den] + [d for d in have if isinstance(d, str)])
-    return str(num) if den == 1 else f"({num})/({den})"
+    """The inferred dim of a symbolic reshape: the input's size over the other sizes, cancelled
+    (nngraph/ir/dims.py): [N, 6] -> [-1, 3] gives 2*N, and [4*N, 4] -> [-1, 16] gives N."""
+    return dims.divide(dim_product(have), dim_product(known))
 
 
 defop("reshape", _reshape_infer, arity=1, vjp=lambda e, n, gs, w: [e("reshape_like", gs[0], n.inputs[0])])

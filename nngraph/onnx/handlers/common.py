@@ -7,9 +7,9 @@ import math
 import numpy as np
 from onnx import TensorProto
 
-from nngraph.ir import Value, limits
+from nngraph.ir import Value, dims, limits
 from nngraph.ir.registry import ShapeError
-from nngraph.onnx.context import Ctx, DimRef, Reject, dtype_name
+from nngraph.onnx.context import Ctx, DimRef, Reject, SymDim, dtype_name
 from nngraph.onnx.dtypes import FROM_ONNX
 from nngraph.ops.rules import norm_axis as ir_norm_axis
 
@@ -98,26 +98,118 @@ def target_dtype(to) -> str:
 
 # ---------------------------------------------------------------- shape vectors known entry by entry
 def entry_size(entry):
-    """An int, or the symbol of a DimRef whose size is symbolic."""
-    return entry.size if isinstance(entry, DimRef) else entry
+    """An int, or the symbolic size of a DimRef or SymDim."""
+    return entry.size if isinstance(entry, (DimRef, SymDim)) else entry
 
 
 def resolved(entries) -> tuple:
-    """DimRefs to sizes the type knows become ints."""
-    return tuple(e.size if isinstance(e, DimRef) and isinstance(e.size, int) else e for e in entries)
+    """DimRefs and SymDims to sizes the type knows become ints."""
+    return tuple(e.size if isinstance(e, (DimRef, SymDim)) and isinstance(e.size, int) else e for e in entries)
+
+
+def _entry_piece(cx: Ctx, e) -> Value:
+    if isinstance(e, DimRef):
+        return cx.op("dim_size", e.source, axes=(e.axis,), dtype="int64")
+    if isinstance(e, SymDim):
+        return e.value if e.index is None else cx.op("gather", e.value, cx.const(e.index, "int64"))
+    return cx.const(e, "int64")
 
 
 def dims_tensor(cx: Ctx, entries, scalar: bool = False) -> Value:
     """The entries as an int64 tensor computed at run time (each DimRef with dim_size), tracked."""
     entries = resolved(entries)
-    pieces = [cx.op("dim_size", e.source, axes=(e.axis,), dtype="int64") if isinstance(e, DimRef)
-              else cx.const(e, "int64") for e in entries]
+    pieces = [_entry_piece(cx, e) for e in entries]
     if scalar:
         return cx.track(pieces[0], entries)
     if all(isinstance(e, int) for e in entries):
         return cx.const(list(entries), "int64")
     vectors = [cx.op("expand_dims", p, axes=(0,)) for p in pieces]
     return cx.track(vectors[0] if len(vectors) == 1 else cx.op("concat", *vectors, axis=0), entries)
+
+
+def track_arithmetic(cx: Ctx, out: Value, combine) -> Value:
+    """`out` = a op b on shape entries (Shape, Gather, Concat pieces): its entries are the sizes
+    combined by `combine` (nngraph/ir/dims.py arithmetic), ints where known, else SymDims."""
+    a, b = cx.dims(0), cx.dims(1)
+    if a is None or b is None or out.dtype != "int64" or out.type.rank > 1 or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        return out
+    count = max(len(a), len(b))
+    a, b = (a * count if len(a) == 1 else a), (b * count if len(b) == 1 else b)
+    entries = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        size = combine(entry_size(x), entry_size(y))
+        if size is None:
+            return out
+        entries.append(size if isinstance(size, int) else SymDim(size, out, None if out.type.rank == 0 else i))
+    return cx.track(out, entries)
+
+
+def _paired_entries(a, b):
+    if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+        return None
+    count = max(len(a), len(b))
+    return list(zip(a * count if len(a) == 1 else a, b * count if len(b) == 1 else b))
+
+
+def entries_equal(cx: Ctx) -> np.ndarray | None:
+    """Equal of two shape vectors, decided at import where the sizes tell (a size is never
+    negative, equal symbols are equal sizes): how exporters test a shape for -1 before Expand."""
+    pairs = _paired_entries(cx.dims(0), cx.dims(1))
+    if pairs is None or cx.x(0).type.rank > 1 or cx.x(1).type.rank > 1:
+        return None
+    out = []
+    for x, y in pairs:
+        x, y = entry_size(x), entry_size(y)
+        if isinstance(x, int) and isinstance(y, int) or x == y:
+            out.append(x == y)
+        elif isinstance(x, int) and x < 0 or isinstance(y, int) and y < 0:
+            out.append(False)
+        else:
+            return None
+    rank0 = cx.x(0).type.rank == 0 and cx.x(1).type.rank == 0
+    return np.asarray(out[0] if rank0 else out, dtype=bool)
+
+
+def entries_where(cx: Ctx) -> Value | None:
+    """Where with a condition known at import over two shape vectors: the entries picked."""
+    cond = cx.imp.static(cx.x(0))
+    pairs = _paired_entries(cx.dims(1), cx.dims(2))
+    if cond is None or pairs is None or cond.ndim > 1 or cx.x(1).type.rank > 1 or cx.x(2).type.rank > 1:
+        return None
+    cond = np.broadcast_to(cond.reshape(-1), (len(pairs),)) if cond.size in (1, len(pairs)) else None
+    if cond is None:
+        return None
+    picked = [x if c else y for c, (x, y) in zip(cond, pairs)]
+    scalar = all(cx.x(i).type.rank == 0 for i in range(3))
+    return dims_tensor(cx, picked, scalar=scalar)
+
+
+def as_dim_refs(cx: Ctx, entries) -> list:
+    """SymDims whose size is an integer times symbols the graph's inputs have (`2*N`) become the
+    axis of a flat vector of that many elements (a `fill` over those axes, reshaped), so that
+    fill, reshape_like and broadcast_like can read them like any DimRef."""
+    out = []
+    for e in entries:
+        if not isinstance(e, SymDim):
+            out.append(e)
+            continue
+        product = dims.monomial(e.size)
+        axes = [_symbol_axis(cx, s) for s in product[1]] if product else [None]
+        if any(a is None for a in axes):
+            raise Reject("a shape with a size computed at run time from other sizes")
+        sources = list({id(v): v for v, _ in axes}.values())
+        spec = (product[0],) + tuple((sources.index(v), axis) for v, axis in axes)
+        flat = cx.op("reshape", cx.op("fill", *sources, dims=spec, value=False, dtype="bool"), shape=(-1,))
+        out.append(DimRef(flat, 0))
+    return out
+
+
+def _symbol_axis(cx: Ctx, symbol: str) -> tuple[Value, int] | None:
+    """A graph input with the symbolic size `symbol`, and the axis where it has it."""
+    for v in cx.imp.graph.inputs:
+        if symbol in v.shape:
+            return v, v.shape.index(symbol)
+    return None
 
 
 def whole_shape_of(entries) -> Value | None:
@@ -131,6 +223,7 @@ def whole_shape_of(entries) -> Value | None:
 def fill_of(cx: Ctx, entries, value, dtype: str) -> Value:
     """A tensor of `value` whose shape is `entries`: the sizes only known at run time are read from
     their values by nngraph's `fill`."""
+    entries = as_dim_refs(cx, entries)
     sources: list[Value] = []
     for e in entries:
         if isinstance(e, DimRef) and all(e.source is not s for s in sources):

@@ -2,11 +2,19 @@
 no such op), logic and comparison, Where, and types (Cast, CastLike, Identity, Dropout)."""
 from __future__ import annotations
 
-import math
-
-from nngraph.ir import Value
+from nngraph.ir import Value, dims
 from nngraph.onnx.context import Ctx, Reject
-from nngraph.onnx.handlers.common import clamp, float_input, legacy_broadcast, need_float, same_dtype, target_dtype
+from nngraph.onnx.handlers.common import (
+    clamp,
+    entries_equal,
+    entries_where,
+    float_input,
+    legacy_broadcast,
+    need_float,
+    same_dtype,
+    target_dtype,
+    track_arithmetic,
+)
 from nngraph.onnx.handlers.registry import HANDLERS, handles
 
 
@@ -18,10 +26,19 @@ def _binary(nn_op: str):
         same_dtype(cx, a, b)
         if a.dtype == "bool":
             raise Reject("dtype bool")
-        return cx.op(nn_op, a, b)
+        return track_arithmetic(cx, cx.op(nn_op, a, b), _SIZE_ARITHMETIC[nn_op])
     return handler
 
 
+def _sizes(combine):
+    """Arithmetic on two shape entries (ints, symbolic dims); None for a negative literal (-1 in a
+    reshape's shape is not a size)."""
+    return lambda x, y: None if any(isinstance(d, int) and d < 0 for d in (x, y)) else combine(x, y)
+
+
+_SIZE_ARITHMETIC = {"add": _sizes(dims.add), "sub": _sizes(lambda x, y: dims.add(x, dims.mul(-1, y))),
+                    "mul": _sizes(dims.mul),
+                    "div": _sizes(lambda x, y: dims.floordiv(x, y) if isinstance(y, int) and y > 0 else None)}
 HANDLERS["Add"], HANDLERS["Sub"], HANDLERS["Mul"] = _binary("add"), _binary("sub"), _binary("mul")
 
 
@@ -37,7 +54,16 @@ def _div(cx: Ctx) -> Value:
     # integer division truncates toward zero; float64 holds int32 exactly, int64 up to 2**53,
     # and casting back to int truncates toward zero too
     q = cx.op("div", cx.op("cast", a, dtype="float64"), cx.op("cast", b, dtype="float64"))
-    return cx.op("cast", q, dtype=a.dtype)
+    return track_arithmetic(cx, cx.op("cast", q, dtype=a.dtype), _SIZE_ARITHMETIC["div"])
+
+
+@handles("Mod")
+def _mod(cx: Ctx) -> Value:
+    a, b = cx.x(0), cx.x(1)
+    same_dtype(cx, a, b)
+    if a.dtype == "bool":
+        raise Reject("dtype bool")
+    return cx.op("mod", a, b, fmod=bool(cx.attr("fmod", 0)))
 
 
 @handles("Pow")
@@ -70,7 +96,7 @@ def _unary(nn_op: str, float_only: bool):
 for _onnx, _nn, _float in [("Neg", "neg", False), ("Abs", "abs", False), ("Sign", "sign", False),
                            ("Exp", "exp", True), ("Log", "log", True), ("Sqrt", "sqrt", True),
                            ("Sigmoid", "sigmoid", True), ("Tanh", "tanh", True), ("Softplus", "softplus", True),
-                           ("Sin", "sin", True), ("Cos", "cos", True)]:
+                           ("Sin", "sin", True), ("Cos", "cos", True), ("Erf", "erf", True)]:
     HANDLERS[_onnx] = _unary(_nn, _float)
 
 
@@ -173,12 +199,10 @@ def _swish(cx: Ctx) -> Value:
 @handles("Gelu")
 def _gelu(cx: Ctx) -> Value:
     x = float_input(cx)
-    if cx.attr("approximate", "none") != "tanh":
-        raise Reject("Gelu with approximate='none' (needs erf)")
-    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    cube = cx.op("mul", x, cx.op("mul", x, x))
-    inner = cx.op("mul", cx.like(math.sqrt(2 / math.pi), x), cx.op("add", x, cx.op("mul", cx.like(0.044715, x), cube)))
-    return cx.op("mul", cx.op("mul", cx.like(0.5, x), x), cx.op("add", cx.like(1, x), cx.op("tanh", inner)))
+    approximate = cx.attr("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise Reject(f"Gelu approximate={approximate!r}")
+    return cx.op("gelu", x, approximate=approximate)
 
 
 @handles("PRelu")
@@ -249,7 +273,8 @@ def _comparison(nn_op: str):
         legacy_broadcast(cx)
         a, b = cx.x(0), cx.x(1)
         same_dtype(cx, a, b)
-        return cx.op(nn_op, a, b)
+        known = entries_equal(cx) if nn_op == "equal" else None
+        return cx.const(known, "bool") if known is not None else cx.op(nn_op, a, b)
     return handler
 
 
@@ -294,7 +319,7 @@ def _xor(cx: Ctx) -> Value:
 def _where(cx: Ctx) -> Value:
     cond, a, b = cx.x(0), cx.x(1), cx.x(2)
     same_dtype(cx, a, b)
-    return cx.op("where", cond, a, b)
+    return entries_where(cx) or cx.op("where", cond, a, b)
 
 
 # ---------------------------------------------------------------- types

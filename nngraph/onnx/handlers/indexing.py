@@ -258,9 +258,10 @@ def scattered(cx: Ctx, data: Value, updates: Value, scatter: Callable[[Value], V
     reduction = cx.attr("reduction", "none")
     if reduction not in ("none", "add"):
         raise Reject(f"reduction={reduction}")
-    if data.dtype == "bool":
-        raise Reject("dtype bool")
     same_dtype(cx, data, updates)
+    if data.dtype == "bool":        # as 0/1 integers: a position written (or or-ed) is True if any update is
+        as_int = scattered(cx, cx.op("cast", data, dtype="int64"), cx.op("cast", updates, dtype="int64"), scatter)
+        return cx.op("greater", as_int, cx.const(0, "int64"))
     added = scatter(updates)
     if reduction == "add":
         return cx.op("add", data, added)
@@ -271,11 +272,58 @@ def scattered(cx: Ctx, data: Value, updates: Value, scatter: Callable[[Value], V
 def scatter_flat(cx: Ctx, data: Value, where: Value, updates: Value) -> Value:
     """Scatter into data by positions in its flattened form (`where` shaped like updates)."""
     flat_data, flat_where = cx.op("reshape", data, shape=(-1,)), cx.op("reshape", where, shape=(-1,))
+    if cx.attr("reduction", "none") in ("max", "min", "mul") and data.dtype != "bool":
+        same_dtype(cx, data, updates)
+        return _scatter_extreme(cx, data, flat_data, flat_where, cx.op("reshape", updates, shape=(-1,)))
 
     def scatter(g: Value) -> Value:
         flat = cx.op("scatter_add", cx.op("reshape", g, shape=(-1,)), flat_where, flat_data)
         return cx.op("reshape_like", flat, data)
     return scattered(cx, data, updates, scatter)
+
+
+# an [updates, data] table of who writes where: fine for the index tensors models scatter by max
+EXTREME_TABLE_LIMIT = 10**7
+# reduction=mul multiplies the table's rows one by one (nngraph has no product reduction)
+PRODUCT_UPDATES_LIMIT = 64
+
+
+def _scatter_extreme(cx: Ctx, data: Value, flat_data: Value, flat_where: Value, flat_updates: Value) -> Value:
+    """reduction max (min, mul): each position takes the largest (smallest) of its own value and
+    the updates written to it (or its value times theirs), found in a table comparing every
+    update's target with every position."""
+    if cx.attr("reduction") == "mul":
+        return _scatter_product(cx, data, flat_data, flat_where, flat_updates)
+    largest = cx.attr("reduction") == "max"
+    counts = [d for d in (flat_data.shape[0], flat_updates.shape[0]) if isinstance(d, int)]
+    if len(counts) == 2 and counts[0] * counts[1] > EXTREME_TABLE_LIMIT:
+        raise Reject(f"reduction={cx.attr('reduction')} over more than {EXTREME_TABLE_LIMIT:.0e} update-position pairs")
+    targets = cx.op("equal", cx.op("expand_dims", flat_where, axes=(1,)), cx.op("positions", flat_data, axis=0))
+    dtype = data.dtype
+    if dtype.startswith("float"):
+        neutral = cx.const(-np.inf if largest else np.inf, dtype)
+    else:
+        neutral = cx.const(np.iinfo(dtype).min if largest else np.iinfo(dtype).max, dtype)
+    table = cx.op("where", targets, cx.op("expand_dims", flat_updates, axes=(1,)), neutral)
+    if largest:
+        best = cx.op("max", table, axes=(0,))
+    else:       # min as -max(-x): nngraph reduces by max only
+        best = cx.op("neg", cx.op("max", cx.op("neg", table), axes=(0,)))
+    # a position no update hits has the neutral value as its best, which never beats its own
+    beats = cx.op("greater" if largest else "less", best, flat_data)
+    return cx.op("reshape_like", cx.op("where", beats, best, flat_data), data)
+
+
+def _scatter_product(cx: Ctx, data: Value, flat_data: Value, flat_where: Value, flat_updates: Value) -> Value:
+    count = flat_updates.shape[0]
+    if not isinstance(count, int) or count > PRODUCT_UPDATES_LIMIT:
+        raise Reject(f"reduction=mul with more than {PRODUCT_UPDATES_LIMIT} updates or a symbolic number of them")
+    targets = cx.op("equal", cx.op("expand_dims", flat_where, axes=(1,)), cx.op("positions", flat_data, axis=0))
+    table = cx.op("where", targets, cx.op("expand_dims", flat_updates, axes=(1,)), cx.const(1, data.dtype))
+    out = flat_data
+    for i in range(count):
+        out = cx.op("mul", out, cx.op("sum", slice_axis(cx, table, 0, i, i + 1), axes=(0,)))
+    return cx.op("reshape_like", out, data)
 
 
 @handles("ScatterElements")
@@ -302,7 +350,7 @@ def _scatter_nd(cx: Ctx) -> Value:
         raise Reject("indices whose last axis is not a known size up to data's rank")
     idx = indices if indices.dtype == "int64" else cx.op("cast", indices, dtype="int64")
     coordinates = [squeeze(cx, slice_axis(cx, idx, -1, a, a + 1), [indices.type.rank - 1]) for a in range(k)]
-    if k == 1:
+    if k == 1 and cx.attr("reduction", "none") not in ("max", "min", "mul"):
         return scattered(cx, data, updates, lambda g: cx.op("scatter_add", g, coordinates[0], data, axis=0))
     rest = data.shape[k:]
     if not all(isinstance(d, int) for d in rest):

@@ -1,4 +1,5 @@
-"""Normalization in inference form: BatchNormalization and LayerNormalization."""
+"""Normalization: BatchNormalization (inference form), LayerNormalization, InstanceNormalization and
+LRN, written with nngraph's primitives (so they differentiate and export like any composite)."""
 from __future__ import annotations
 
 from onnx import TensorProto
@@ -54,3 +55,48 @@ def _layer_norm(cx: Ctx) -> list[Value]:
     if cx.has(2):
         y = cx.op("add", y, cx.x(2))
     return [y, mean, inv_std]
+
+
+@handles("InstanceNormalization")
+def _instance_norm(cx: Ctx) -> Value:
+    """Each channel of each example normalized over its spatial axes (biased variance), then
+    scale * . + B per channel: GroupNorm's export."""
+    x, scale, bias = cx.x(0), cx.x(1), cx.x(2)
+    need_float(cx, x)
+    if x.type.rank < 3:
+        raise Reject(f"an input of rank {x.type.rank} (it needs [N, C, spatial...])")
+    for p in (scale, bias):
+        same_dtype(cx, x, p)
+    axes = tuple(range(2, x.type.rank))
+    mean = cx.op("mean", x, axes=axes, keepdims=True)
+    centred = cx.op("sub", x, mean)
+    var = cx.op("mean", cx.op("mul", centred, centred), axes=axes, keepdims=True)
+    normal = cx.op("div", centred, cx.op("sqrt", cx.op("add", var, cx.like(cx.attr("epsilon", 1e-5), x))))
+
+    def per_channel(p: Value) -> Value:      # [C] -> [C, 1, ..., 1] to line up with axis 1
+        return cx.op("expand_dims", p, axes=tuple(range(1, x.type.rank - 1)))
+
+    return cx.op("add", cx.op("mul", normal, per_channel(scale)), per_channel(bias))
+
+
+@handles("LRN")
+def _lrn(cx: Ctx) -> Value:
+    """Local response normalization across channels: x / (bias + alpha / size * s) ** beta, where
+    s sums x**2 over the `size` channels around each one (the window cut at the edges: zero padding)."""
+    x = cx.x(0)
+    need_float(cx, x)
+    size = cx.attr("size")
+    if x.type.rank < 3 or size < 1:
+        raise Reject(f"an input of rank {x.type.rank}" if x.type.rank < 3 else f"size {size}")
+    alpha, beta, bias = cx.attr("alpha", 1e-4), cx.attr("beta", 0.75), cx.attr("bias", 1.0)
+    before = (size - 1) // 2
+    pads = [0] * (2 * x.type.rank)
+    pads[1], pads[x.type.rank + 1] = before, size - 1 - before
+    squares = cx.op("pad", cx.op("mul", x, x), pads=tuple(pads), value=0.0)
+    window = None
+    for i in range(size):       # channel c of slice i is padded channel c + i
+        end = i - (size - 1) or None
+        part = cx.op("slice", squares, axes=(1,), starts=(i,), ends=(end,), steps=(1,))
+        window = part if window is None else cx.op("add", window, part)
+    denominator = cx.op("add", cx.like(bias, x), cx.op("mul", cx.like(alpha / size, x), window))
+    return cx.op("div", x, cx.op("pow", denominator, cx.like(beta, x)))

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from nngraph.ir import Value
-from nngraph.onnx.context import Ctx, DimRef, Reject, dtype_name
+from nngraph.ir import Value, dims
+from nngraph.onnx.context import Ctx, DimRef, Reject, SymDim, dtype_name
 from nngraph.onnx.dtypes import FROM_ONNX
 from nngraph.onnx.handlers.common import (
     check_constant_elements,
@@ -60,7 +60,20 @@ def _reshape_to_entries(cx: Ctx, x: Value, entries) -> Value:
         if allowzero and 0 in [entry_size(e) for e in entries if not isinstance(e, DimRef)]:
             raise Reject("allowzero=1 with a 0 in the shape")
         return cx.op("reshape", x, shape=tuple(target))
+    if target.count(-1) == 1 and not allowzero:
+        # the -1 sized from the symbolic sizes: [2*N, -1] of an [N, 6, 4] input is [2*N, 12]
+        others = [x.shape[i] if d == 0 else d for i, d in enumerate(target) if d != -1]
+        inferred = dims.divide(dims.mul(*x.shape), dims.mul(*others))
+        if isinstance(inferred, int) and inferred >= 0:
+            target[target.index(-1)] = inferred
+            entries = [inferred if e == -1 and isinstance(e, int) else e for e in entries]
     literal = [e for e in resolved(entries) if isinstance(e, int)]
+    unknown = [i for i, d in enumerate(target) if not isinstance(d, int)]
+    if len(unknown) == 1 and -1 not in literal and (0 not in literal or not allowzero):
+        # one size computed at run time (`2*N` from Shape, Gather, Mul): the one reshape infers;
+        # with symbolic sizes in normal form its type is that size
+        target[unknown[0]] = -1
+        return cx.op("reshape", x, shape=tuple(target))
     if -1 in literal or (0 in literal and not allowzero):
         raise Reject("a shape mixing -1 or 0 with sizes read at run time")
     return cx.op("reshape_like", x, shape_like(cx, entries))
@@ -85,6 +98,10 @@ def _expand(cx: Ctx) -> Value:
     entries = cx.dims(1)
     if entries is None:
         entries = tuple(int(d) for d in cx.static(1, "shape").reshape(-1))
+    # a size computed at run time that equals x's own on that axis: read it from x
+    offset = len(entries) - x.type.rank
+    entries = [DimRef(x, i - offset) if isinstance(e, SymDim) and 0 <= i - offset and x.shape[i - offset] == e.size else e
+               for i, e in enumerate(entries)]
     return cx.op("broadcast_like", x, shape_like(cx, entries))
 
 
@@ -171,8 +188,9 @@ def _constant(cx: Ctx) -> Value:
 # ---------------------------------------------------------------- sequences
 @handles("Range")
 def _range(cx: Ctx) -> Value:
-    """A constant when the bounds are known. Range(0, size of an axis, 1), as nngraph's exporter
-    writes `positions` over a symbolic axis, is `positions`."""
+    """A constant when the bounds are known. Range(start, size, delta) with a size read at run time
+    (Range(0, size of an axis, 1) is how nngraph's exporter writes `positions`) is `positions`,
+    sliced for another start or delta: its length is a symbolic dim such as `N` or `8*N`."""
     values = [cx.x(i) for i in range(3)]
     dtype = values[0].dtype
     if any(v.dtype != dtype for v in values) or dtype == "bool":
@@ -188,13 +206,55 @@ def _range(cx: Ctx) -> Value:
             raise Reject("bounds that are not finite numbers")
         check_constant_elements(count, "a Range")
         return cx.imp.constant(np.arange(start, limit, delta, dtype=dtype))
-    limit = cx.dims(1)
     start, delta = arrays[0], arrays[2]
-    if limit is not None and len(limit) == 1 and isinstance(limit[0], DimRef) and start is not None \
-            and delta is not None and start.reshape(-1)[0] == 0 and delta.reshape(-1)[0] == 1:
-        out = cx.op("positions", limit[0].source, axis=limit[0].axis)
-        return out if dtype == "int64" else cx.op("cast", out, dtype=dtype)
+    counted = _counted(cx, cx.x(1)) if start is not None and delta is not None else None
+    if counted is not None:
+        start, delta = start.reshape(-1)[0].item(), delta.reshape(-1)[0].item()
+        if start == int(start) and delta == int(delta) and start >= 0 and delta > 0:
+            # start, start + delta, ... below the limit: positions 0 .. limit-1 sliced from start by delta
+            source, axis = counted
+            out = cx.op("positions", source, axis=axis)
+            if (start, delta) != (0, 1):
+                out = cx.op("slice", out, axes=(0,), starts=(int(start),), ends=(None,), steps=(int(delta),))
+            return out if dtype == "int64" else cx.op("cast", out, dtype=dtype)
+        raise Reject("a run-time limit with a negative start or a delta other than a positive integer")
     for i, array in enumerate(arrays):
         if array is None:
             cx.static(i, "Range bounds")     # raises, naming a graph input to freeze
     raise Reject("Range bounds computed at run time")
+
+
+def _counted(cx: Ctx, limit: Value) -> tuple[Value, int] | None:
+    """(value, axis) whose `positions` count 0 .. limit-1, when the limit is a size read at run
+    time: an axis's size (Shape, Gather: a DimRef), or the product of several sizes (Size, as
+    nngraph's own exporter writes dropout's element indices), counted along a flattened view."""
+    entries = cx.dims(1)
+    if entries is not None and len(entries) == 1 and isinstance(entries[0], DimRef):
+        return entries[0].source, entries[0].axis
+    node = limit.node
+    if node is None or node.op != "dim_size" or limit.type.rank != 0:
+        return None
+    source = node.inputs[0]
+    axes = node.attrs.get("axes")
+    axes = tuple(range(source.type.rank)) if axes is None else tuple(axes)
+    if len(axes) == 1:
+        return source, axes[0]
+    if axes == tuple(range(source.type.rank)):
+        return cx.op("reshape", source, shape=(-1,)), 0
+    sized = fill_of(cx, [DimRef(source, a) for a in axes], False, "bool")
+    return cx.op("reshape", sized, shape=(-1,)), 0
+
+
+# ---------------------------------------------------------------- masks
+@handles("Trilu")
+def _trilu(cx: Ctx) -> Value:
+    """The upper (or lower) triangle of the last two axes from diagonal k, zeros elsewhere: a
+    comparison of column and row positions (sizes may be symbolic: a causal mask over T)."""
+    x = cx.x(0)
+    if x.type.rank < 2:
+        raise Reject(f"an input of rank {x.type.rank}")
+    k = int(cx.static(1, "k").reshape(-1)[0]) if cx.has(1) else 0
+    rows = cx.op("expand_dims", cx.op("positions", x, axis=x.type.rank - 2), axes=(1,))
+    offset = cx.op("sub", cx.op("positions", x, axis=x.type.rank - 1), rows)       # column - row
+    keep = cx.op("greater_equal" if cx.attr("upper", 1) else "less_equal", offset, cx.const(k, "int64"))
+    return cx.op("where", keep, x, cx.const(False if x.dtype == "bool" else 0, x.dtype))
