@@ -1,8 +1,13 @@
-"""Recurrence: ONNX Scan as nngraph's scan, its body imported by a nested importer."""
+"""Recurrence: ONNX Scan as nngraph's scan, its body imported by a nested importer; ONNX RNN, GRU and
+LSTM as scans over cells (handlers/cells.py)."""
 from __future__ import annotations
+
+import numpy as np
 
 from nngraph.ir import Graph, Value
 from nngraph.onnx.context import Ctx, Reject
+from nngraph.onnx.handlers.cells import CellSpec, activations, build_cell
+from nngraph.onnx.handlers.common import need_float, slice_axis, squeeze
 from nngraph.onnx.handlers.registry import handles
 
 
@@ -73,3 +78,129 @@ def _drop_unused_sequences(body: Graph, n_carry: int, seqs: list[Value]) -> tupl
     for i in reversed(unused):
         body.inputs.remove(formal[i])
     return [seqs[i] for i in keep], length
+
+
+# ---------------------------------------------------------------- recurrent layers
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}
+
+
+@handles("RNN", "GRU", "LSTM")
+def _recurrent(cx: Ctx) -> list[Value]:
+    """ONNX's recurrent layers as one nngraph scan per direction over a cell like the standard
+    library's (handlers/cells.py): trained by backpropagation through time, drawn as a cell.
+    Inputs X, W, R, B, sequence_lens, initial_h (, initial_c, P for an LSTM); outputs Y
+    [T, directions, B, H], Y_h (and Y_c) [directions, B, H], batch first with layout 1."""
+    kind = cx.node.op_type
+    x = cx.x(0)
+    need_float(cx, x)
+    if x.type.rank != 3:
+        raise Reject(f"X of rank {x.type.rank}")
+    layout = cx.attr("layout", 0)
+    if layout not in (0, 1):
+        raise Reject(f"layout {layout}")
+    if layout == 1:            # batch first: the scan walks the first axis
+        x = cx.op("transpose", x, perm=(1, 0, 2))
+    direction = cx.attr("direction", "forward")
+    if direction not in DIRECTIONS:
+        raise Reject(f"direction {direction}")
+    reverses = DIRECTIONS[direction]
+    w, r = cx.x(1), cx.x(2)
+    hidden = cx.attr("hidden_size") or r.shape[-1]
+    G, D = GATES[kind], len(reverses)
+    if not isinstance(hidden, int) or w.shape[:2] != (D, G * hidden) or r.shape != (D, G * hidden, hidden):
+        raise Reject(f"W {list(w.shape)} and R {list(r.shape)} for {D} direction(s) of hidden size {hidden}")
+    names = [a.decode() if isinstance(a, bytes) else a for a in (cx.attr("activations") or [])] \
+        or DEFAULT_ACTIVATIONS[kind]
+    n_acts = len(DEFAULT_ACTIVATIONS[kind])
+    if len(names) == n_acts and D == 2:      # onnxruntime reads one list for both directions too
+        names = names * 2
+    if len(names) != n_acts * D:
+        raise Reject(f"{len(names)} activations for {D} direction(s)")
+    acts = activations(names, cx.attr("activation_alpha") or [], cx.attr("activation_beta") or [])
+    cx.ignore("output_sequence")      # opset 1: Y is computed whenever it is asked for
+    spec = CellSpec(kind, hidden, [], clip=cx.attr("clip"), biased=cx.has(3),
+                    peepholes=kind == "LSTM" and cx.has(7), input_forget=bool(cx.attr("input_forget", 0)),
+                    linear_before_reset=bool(cx.attr("linear_before_reset", 0)))
+    running, order = _sequence_lengths(cx, x)
+    spec.masked = running is not None
+    ys, finals = [], []
+    for d, reverse in enumerate(reverses):
+        spec.acts = acts[d * n_acts:(d + 1) * n_acts]
+        xs = x if order is None or not reverse else _reorder(cx, x, order)
+        part = "cell" if D == 1 else "backwards" if reverse else "forwards"     # the cell's scope, as drawn
+        y, carries = _direction(cx, spec, d, part, reverse and order is None, xs, running, layout)
+        if order is not None and reverse:      # back to time order, each sequence on its own
+            y = _reorder(cx, y, order)
+        ys.append(cx.op("expand_dims", y, axes=(1,)))
+        finals.append([cx.op("expand_dims", c, axes=(0,)) for c in carries])
+    y = ys[0] if D == 1 else cx.op("concat", *ys, axis=1)
+    states = [f[0] if D == 1 else cx.op("concat", *f, axis=0) for f in zip(*finals)]
+    if layout == 1:
+        y = cx.op("transpose", y, perm=(2, 0, 1, 3))
+        states = [cx.op("transpose", s, perm=(1, 0, 2)) for s in states]
+    return [y, *states]
+
+
+def _direction(cx: Ctx, spec: CellSpec, d: int, part: str, reverse: bool, xs: Value, running: Value | None,
+               layout: int):
+    """One direction's scan: its slice of the stacked weights, as the cell multiplies by them."""
+    def mine(i: int, axis: int = 0) -> Value:       # this direction's part of input i
+        return squeeze(cx, slice_axis(cx, cx.x(i), axis, d, d + 1), [axis])
+
+    weights = [cx.op("transpose", mine(1)), cx.op("transpose", mine(2))]
+    if spec.biased:
+        both, GH = mine(3), GATES[spec.kind] * spec.hidden
+        wb, rb = slice_axis(cx, both, 0, 0, GH), slice_axis(cx, both, 0, GH, 2 * GH)
+        weights += [wb, rb] if spec.kind == "GRU" else [cx.op("add", wb, rb)]
+    if spec.peepholes:
+        weights.append(mine(7))
+    # initial states are [directions, B, H], or [B, directions, H] with layout 1
+    carries = [mine(5, layout) if cx.has(5) else _zeros(cx, xs, spec.hidden)]
+    if spec.kind == "LSTM":
+        carries.append(mine(6, layout) if cx.has(6) else _zeros(cx, xs, spec.hidden))
+    for c in carries:
+        if c.dtype != xs.dtype or c.shape[1:] != (spec.hidden,):
+            raise Reject(f"an initial state {c.dtype}{list(c.shape)} for hidden size {spec.hidden}")
+    scope = f"{cx.node.name or next((o for o in cx.node.output if o), spec.kind.lower())}.{part}"
+    body = build_cell(spec, xs.type.with_shape(xs.shape[1:]), carries[0].type, [v.type for v in weights], scope)
+    cx.imp.graph.scope_labels.update(body.scope_labels)
+    seqs = [xs] + ([running] if running is not None else [])
+    outs = cx.many("scan", *carries, *seqs, *weights, body=body, n_carry=len(carries), n_seq=len(seqs),
+                   reverse=reverse, length=None)
+    return outs[len(carries)], outs[:len(carries)]
+
+
+def _zeros(cx: Ctx, xs: Value, hidden: int) -> Value:
+    """The default initial state: zeros [B, H], B read from X at run time if symbolic."""
+    return cx.op("fill", xs, dims=((0, 1), hidden), value=0.0, dtype=xs.dtype)
+
+
+def _sequence_lengths(cx: Ctx, x: Value) -> tuple[Value | None, Value | None]:
+    """With sequence_lens: `running` [T, B, 1] (step t of sequence b exists), and for the reverse
+    direction `order` [B, T, T], the one-hot permutation that reverses each sequence's own steps
+    (steps past its end stay where they are). None, None when every sequence is whole."""
+    if not cx.has(4):
+        return None, None
+    lengths = cx.x(4)
+    known = cx.imp.static(lengths)
+    if known is not None and isinstance(x.shape[0], int) and np.all(known == x.shape[0]):
+        return None, None
+    lengths = cx.op("cast", lengths, dtype="int64")
+    steps = cx.op("expand_dims", cx.op("positions", x, axis=0), axes=(1,))         # [T, 1]
+    running = cx.op("less", steps, lengths)                                          # [T, B]
+    order, T = None, x.shape[0]
+    if cx.attr("direction", "forward") != "forward":
+        if not isinstance(T, int):
+            raise Reject("sequence_lens with a reverse direction and a symbolic number of steps")
+        back = cx.op("sub", cx.op("sub", lengths, cx.const(1, "int64")), steps)        # len - 1 - t
+        source = cx.op("where", running, back, cx.op("broadcast_like", steps, running))
+        order = cx.op("one_hot", cx.op("transpose", source, perm=(1, 0)), depth=T, dtype=x.dtype)
+    return cx.op("expand_dims", running, axes=(2,)), order
+
+
+def _reorder(cx: Ctx, x: Value, order: Value) -> Value:
+    """x [T, B, F] with each batch entry's steps permuted by order [B, T, T] (a matmul: differentiable)."""
+    batch_first = cx.op("transpose", x, perm=(1, 0, 2))
+    return cx.op("transpose", cx.op("matmul", order, batch_first), perm=(1, 0, 2))
