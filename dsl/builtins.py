@@ -9,6 +9,7 @@ import numpy as np
 
 from nngraph.dsl.values import REQUIRED, Builtin, describe
 from nngraph.ir import DTYPES, ShapeError, TensorType, Value, limits
+from nngraph.ops.images import AXIS_NAMES
 from nngraph.ops.rules import norm_axis
 
 BUILTINS: dict[str, Builtin] = {}
@@ -27,7 +28,7 @@ def _unary(op: str) -> None:
     builtin(op, "x")(lambda call, x: call.emit(op, call.tensor(x, "x")))
 
 
-for _op in ("exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "softplus", "sign"):
+for _op in ("exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "softplus", "sign", "erf"):
     _unary(_op)
 
 
@@ -90,6 +91,8 @@ def _as_distribution(call, target, logits):
     target, logits = call.tensor(target, "target"), call.tensor(logits, "logits")
     if target.type.is_float:
         return target
+    if logits.type.rank == 0:    # (a number where the logits go: no axis of classes)
+        call.fail(f"the logits need an axis of classes, got a scalar {logits.type}", "logits")
     depth = logits.shape[-1]
     if not isinstance(depth, int):
         call.fail(f"the number of classes (last axis of the logits, {depth}) must be known at compile time")
@@ -134,20 +137,27 @@ def _ints(call, value, arg: str, sizes: tuple[int, ...], minimum: int = 0) -> tu
     return tuple(items)
 
 
-def _image(call, x, arg: str = "x") -> Value:
+def _image(call, x, arg: str = "x", spatial: tuple[int, ...] = (2,)) -> Value:
+    """A batch [N, C, ...] with one of the allowed numbers of spatial axes (an image: 2)."""
     x = call.tensor(x, arg)
-    if x.type.rank != 4:
-        call.fail(f"`{call.name}` needs an image batch of shape [N, C, H, W], got {x.type}", arg)
+    if x.type.rank - 2 not in spatial:
+        call.fail(f"`{call.name}` needs {_LAYOUTS[spatial[0]]}, got {x.type}", arg)
     return x
 
 
-def _padding(call, padding, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-             x: Value) -> tuple[int, int, int, int]:
-    """An int (every side), a pair (height, width: both sides of each), four ints (top, left,
-    bottom, right), "valid" (none) or "same" (the output keeps the input's size at stride 1, or
-    ceil(size / stride) in general; an odd total puts the extra row or column at the end)."""
+_LAYOUTS = {1: "a batch of sequences of shape [N, C, L]", 2: "an image batch of shape [N, C, H, W]",
+            3: "a batch of volumes of shape [N, C, D, H, W]"}
+
+
+def _padding(call, padding, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
+             x: Value) -> tuple[int, ...]:
+    """An int (every side), one int per spatial axis (both sides of each), two per axis (all the
+    starts, then all the ends: for images top, left, bottom, right), "valid" (none) or "same" (the
+    output keeps the input's size at stride 1, or ceil(size / stride) in general; an odd total puts
+    the extra element at the end)."""
+    n = len(kernel)
     if padding == "valid":
-        return (0, 0, 0, 0)
+        return (0,) * 2 * n
     if padding == "same":
         pads = []
         for axis, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
@@ -157,46 +167,73 @@ def _padding(call, padding, kernel: tuple[int, int], stride: tuple[int, int], di
             elif isinstance(size, int):
                 total = max((-(-size // s) - 1) * s + extent - size, 0)
             else:
-                call.fail(f"padding \"same\" with stride {s} needs the input's {('height', 'width')[axis]} at "
+                call.fail(f"padding \"same\" with stride {s} needs the input's {AXIS_NAMES[n][axis]} at "
                           f"compile time, but it is {size}", "padding",
                           hint="give the padding as numbers, or use stride 1")
             pads.append((total // 2, total - total // 2))
-        return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+        return tuple(p[0] for p in pads) + tuple(p[1] for p in pads)
     if isinstance(padding, str):
-        call.fail(f"argument `padding` of `{call.name}` must be a number of rows and columns, \"same\" or "
+        what = "a number of rows and columns" if n == 2 else "a number of elements"
+        call.fail(f"argument `padding` of `{call.name}` must be {what}, \"same\" or "
                   f"\"valid\", got \"{padding}\"", "padding")
-    pads = _ints(call, padding, "padding", (2, 4))
-    return pads * 2 if len(pads) == 2 else pads
+    pads = _ints(call, padding, "padding", (n, 2 * n))
+    return pads * 2 if len(pads) == n else pads
 
 
 @builtin("conv", "x", "w", ("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1),
-         doc="2-d convolution of x [N, C, H, W] with filters w [out, C / groups, kh, kw]; "
+         doc="convolution of x [N, C, H, W] with filters w [out, C / groups, kh, kw] (or 1-d: x [N, C, L], "
+             "w [out, C / groups, k]; 3-d: x [N, C, D, H, W], w [out, C / groups, kd, kh, kw]); "
              "padding: an int, (height, width), (top, left, bottom, right), \"same\" or \"valid\"")
 def _conv(call, x, w, stride, padding, dilation, groups):
-    x, w = _image(call, x), call.tensor(w, "w")
-    if w.type.rank != 4:
-        call.fail(f"`conv` needs filters of shape [out_channels, in_channels / groups, kh, kw], got {w.type}", "w")
-    stride = _ints(call, stride, "stride", (2,), minimum=1)
-    dilation = _ints(call, dilation, "dilation", (2,), minimum=1)
+    x, w = _image(call, x, spatial=(2, 1, 3)), call.tensor(w, "w")
+    n = x.type.rank - 2
+    if w.type.rank != n + 2:
+        sizes = ", ".join("k" + a[0] for a in AXIS_NAMES[n])
+        call.fail(f"`conv` needs filters of shape [out_channels, in_channels / groups, {sizes}], got {w.type}", "w")
+    stride = _ints(call, stride, "stride", (n,), minimum=1)
+    dilation = _ints(call, dilation, "dilation", (n,), minimum=1)
     groups = call.int(groups, "groups")
     pads = _padding(call, padding, tuple(w.shape[2:]), stride, dilation, x)
     return call.emit("conv2d", x, w, stride=stride, pads=pads, dilation=dilation, groups=groups)
 
 
-def _pool(op: str):
-    def build(call, x, kernel, stride, padding):
-        x = _image(call, x)
-        kernel = _ints(call, kernel, "kernel", (2,), minimum=1)
-        stride = kernel if stride is None else _ints(call, stride, "stride", (2,), minimum=1)
-        pads = _padding(call, padding, kernel, stride, (1, 1), x)
-        return call.emit(op, x, kernel=kernel, stride=stride, pads=pads)
+def _pool(op: str, n: int):
+    def build(call, x, kernel, stride, padding, dilation):
+        x = _image(call, x, spatial=(n,))
+        kernel = _ints(call, kernel, "kernel", (n,), minimum=1)
+        stride = kernel if stride is None else _ints(call, stride, "stride", (n,), minimum=1)
+        dilation = _ints(call, dilation, "dilation", (n,), minimum=1)
+        pads = _padding(call, padding, kernel, stride, dilation, x)
+        return call.emit(op, x, kernel=kernel, stride=stride, pads=pads, dilation=dilation)
     return build
 
 
-for _op in ("max_pool2d", "avg_pool2d"):
-    builtin(_op, "x", "kernel", ("stride", None), ("padding", 0),
-            doc="pooling over kernel-sized windows of x [N, C, H, W]; the stride defaults to the kernel"
-                + ("; the average counts padding as zeros" if _op == "avg_pool2d" else ""))(_pool(_op))
+# one op per kind for 1, 2 and 3 spatial axes (the op's name is the 2-d one's)
+for _kind in ("max", "avg"):
+    for _n, _shape in ((1, "[N, C, L]"), (2, "[N, C, H, W]"), (3, "[N, C, D, H, W]")):
+        builtin(f"{_kind}_pool{_n}d", "x", "kernel", ("stride", None), ("padding", 0), ("dilation", 1),
+                doc=f"pooling over kernel-sized windows of x {_shape}; the stride defaults to the kernel; a "
+                    "dilation reads every dilation-th element" + ("; the average counts padding as zeros"
+                                                                 if _kind == "avg" else ""))(_pool(f"{_kind}_pool2d", _n))
+
+
+@builtin("upsample", "x", "scale", ("mode", "nearest"), ("align_corners", 0),
+         doc="x [N, C, ...] with every spatial axis `scale` times as long (an int, or one per axis): mode "
+             "\"nearest\" (copies, as PyTorch's nn.Upsample) or \"linear\" (bi-/trilinear; align_corners = 1 "
+             "maps the corner elements onto each other); the gradient sums back")
+def _upsample(call, x, scale, mode, align_corners):
+    x = _image(call, x, spatial=(2, 1, 3))
+    n = x.type.rank - 2
+    scale = _ints(call, scale, "scale", (n,), minimum=1)
+    if mode not in ("nearest", "linear"):
+        call.fail(f"argument `mode` of `upsample` is \"nearest\" or \"linear\", got {describe(mode)}", "mode")
+    sizes = x.shape[2:]
+    if not all(isinstance(d, int) for d in sizes):
+        call.fail(f"`upsample` needs the spatial sizes at compile time, got {x.type}", "x")
+    coordinates = "asymmetric" if mode == "nearest" else "align_corners" if call.int(align_corners, "align_corners") \
+        else "half_pixel"
+    return call.emit("resize", x, axes=tuple(range(2, n + 2)), sizes=tuple(d * s for d, s in zip(sizes, scale)),
+                     scales=tuple(float(s) for s in scale), mode=mode, coordinates=coordinates, nearest="floor")
 
 
 @builtin("global_avg_pool", "x", doc="the mean over height and width: [N, C, H, W] -> [N, C]")
@@ -266,6 +303,18 @@ def _gather(call, table, indices, axis):
     return call.emit("gather", table, indices, axis=call.int(axis, "axis"))
 
 
+@builtin("index_add", "table", "indices", "rows", ("axis", 0),
+         doc="the table with each of `rows` added at its index along an axis, repeated indices summed "
+             "(the gradient of gather, and a sparse write into zeros)")
+def _index_add(call, table, indices, rows, axis):
+    table, rows = call.tensor(table, "table"), call.tensor(rows, "rows")
+    indices = call.tensor(indices, "indices")
+    if indices.dtype not in ("int32", "int64"):
+        call.fail(f"`index_add` needs integer indices, got {indices.type}", "indices",
+                  hint='cast them first: cast(i, "int64")')
+    return call.emit("index_add", table, indices, rows, axis=call.int(axis, "axis"))
+
+
 @builtin("pad", "x", "pads", ("value", 0),
          doc="pad with a constant: pads lists (before, after) pairs for the last axes, or (as ONNX) "
              "every axis's start, then every axis's end")
@@ -328,6 +377,67 @@ def _sample(call, scores, uniform, temperature, top_k, top_p):
         top_k = call.elab.constant(top_k, "int64", call.span, call.scope)
     return call.emit("sample_categorical", call.tensor(scores, "scores"), call.tensor(uniform, "uniform"),
                      call.tensor(temperature, "temperature"), call.tensor(top_k, "top_k"), call.tensor(top_p, "top_p"))
+
+
+# ---------------------------------------------------------------- fused layers (nngraph/ops/fused.py, normalization.py)
+@builtin("gelu", "x", ("approximate", "none"),
+         doc="x * Phi(x): exactly, through erf (approximate = \"none\"), or its tanh approximation (\"tanh\")")
+def _gelu(call, x, approximate):
+    if approximate not in ("none", "tanh"):
+        call.fail(f"argument `approximate` of `{call.name}` is \"none\" or \"tanh\", got {describe(approximate)}",
+                  "approximate")
+    return call.emit("gelu", call.tensor(x, "x"), approximate=approximate)
+
+
+builtin("gelu_tanh", "x", doc="GELU's tanh approximation, as an activation to pass by name")(
+    lambda call, x: call.emit("gelu", call.tensor(x, "x"), approximate="tanh"))
+
+
+@builtin("layer_normalize", "x", "gain", "bias", ("eps", 1e-5),
+         doc="each vector along the last axis to mean 0 and variance 1, then * gain + bias ([d] each)")
+def _layer_normalize(call, x, gain, bias, eps):
+    x, gain, bias = call.tensor(x, "x"), call.tensor(gain, "gain"), call.tensor(bias, "bias")
+    try:
+        outputs = call.elab.apply("layer_norm", [x, gain, bias], {"eps": _number(call, eps, "eps", 0.0, 1.0)},
+                                  call.span, call.scope)
+    except ShapeError as err:
+        call.fail(str(err))
+    return _name_extra_outputs(call, outputs, "mean", "inv_std")
+
+
+def _name_extra_outputs(call, outputs: list[Value], *names: str) -> Value:
+    """Name a fused op's extra outputs for what they hold (they appear in gradient formulas, in
+    `nngraph explain` and in pictures) rather than `layer_norm.1`; returns the first output."""
+    scope = outputs[0].node.scope
+    for value, name in zip(outputs[1:], names):
+        value.name = call.elab.graph.fresh_name(f"{scope}.{name}" if scope else name)
+    return outputs[0]
+
+
+@builtin("dot_product_attention", "q", "k", "v", ("mask", 0), ("scale", None),
+         doc="softmax(scale * q @ k^T + mask) @ v over the last axis; scale defaults to 1/sqrt(dk)")
+def _dot_product_attention(call, q, k, v, mask, scale):
+    q, k, v, mask = (call.tensor(t, name) for t, name in ((q, "q"), (k, "k"), (v, "v"), (mask, "mask")))
+    if scale is None and q.type.rank >= 2 and not isinstance(q.type.shape[-1], int):
+        return _attention_parts(call, q, k, v, mask)
+    if scale is None:
+        scale = q.type.shape[-1] ** -0.5 if q.type.rank else 1.0      # a scalar q: the op's shape rule reports it
+    elif not isinstance(scale, (int, float)) or isinstance(scale, bool):
+        call.fail(f"argument `scale` of `{call.name}` must be a number, got {describe(scale)}", "scale")
+    try:
+        outputs = call.elab.apply("attention", [q, k, v, mask], {"scale": float(scale)}, call.span, call.scope)
+    except ShapeError as err:
+        call.fail(str(err))
+    return _name_extra_outputs(call, outputs, "weights")
+
+
+def _attention_parts(call, q, k, v, mask):
+    """Attention as primitive ops, for a head size known only at run time (1/sqrt(dk) read from q)."""
+    perm = tuple(range(k.type.rank - 2)) + (k.type.rank - 1, k.type.rank - 2)
+    dk = call.emit("dim_size", q, axes=(q.type.rank - 1,), dtype=q.dtype)
+    scale = call.emit("pow", dk, call.elab.constant(-0.5, q.dtype, call.span, call.scope))
+    scores = call.emit("add", call.emit("mul", call.emit("matmul", q, call.emit("transpose", k, perm=perm)), scale), mask)
+    return call.emit("matmul", call.emit("softmax", scores, axis=-1), v)
 
 
 # ---------------------------------------------------------------- training-time layers (nngraph/ops/normalization.py)

@@ -45,6 +45,20 @@ def _pow_vjp(e, n, gs, w):
 
 defop("pow", elementwise("pow"), _pow_vjp, arity=2)
 
+
+def _mod_vjp(e, n, gs, w):
+    """mod(a, b) = a - b * q with q = floor(a / b) (or trunc, fmod=1), piecewise constant: the
+    derivative in a is 1 and in b is -q, written (mod(a, b) - a) / b so no rounding op is needed."""
+    a, b = n.inputs
+    da = e.sum_to(gs[0], a) if w[0] else None
+    db = e.sum_to(e("mul", gs[0], e("div", e("sub", n.out, a), b)), b) if w[1] else None
+    return [da, db]
+
+
+# mod(a, b; fmod): ONNX Mod. fmod=False takes the sign of the divisor (Python's %), fmod=True the
+# sign of the dividend (C's fmod); ints and floats alike.
+defop("mod", elementwise("mod", float_only=False), _mod_vjp, arity=2)
+
 defop("neg", unary("neg", float_only=False), arity=1, vjp=lambda e, n, gs, w: [e("neg", gs[0])])
 defop("exp", unary("exp"), arity=1, vjp=lambda e, n, gs, w: [e("mul", gs[0], n.out)])
 defop("log", unary("log"), arity=1, vjp=lambda e, n, gs, w: [e("div", gs[0], n.inputs[0])])
@@ -55,9 +69,10 @@ defop("abs", unary("abs", float_only=False), arity=1,
 defop("sign", unary("sign", float_only=False), arity=1)
 
 # ---------------------------------------------------------------- activations
+# relu's gradient reads its output (relu(x) > 0 exactly where x > 0), which the next layer keeps
+# anyway, so the pre-activation dies at the relu (a training step's memory: PyTorch does the same)
 defop("relu", unary("relu"), arity=1,
-      vjp=lambda e, n, gs, w: [e("where", e("greater", n.inputs[0], e.const(0, n.inputs[0])),
-                                 gs[0], e.const(0, gs[0]))])
+      vjp=lambda e, n, gs, w: [e("where", e("greater", n.out, e.const(0, n.out)), gs[0], e.const(0, gs[0]))])
 defop("sigmoid", unary("sigmoid"), arity=1,   # s' = s (1 - s)
       vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", n.out, e("sub", e.const(1, n.out), n.out)))])
 defop("tanh", unary("tanh"), arity=1,         # tanh' = 1 - tanh^2
@@ -105,3 +120,9 @@ defop("sin", unary("sin"), arity=1,                   # sin' = cos
       vjp=lambda e, n, gs, w: [e("mul", gs[0], e("cos", n.inputs[0]))])
 defop("cos", unary("cos"), arity=1,                   # cos' = -sin
       vjp=lambda e, n, gs, w: [e("neg", e("mul", gs[0], e("sin", n.inputs[0])))])
+
+
+# The error function, for the exact GELU (nngraph/ops/fused.py) and ONNX `Erf`: erf' = 2/sqrt(pi) exp(-x^2).
+defop("erf", unary("erf"), arity=1,
+      vjp=lambda e, n, gs, w: [e("mul", gs[0], e("mul", e.const(1.1283791670955126, n.inputs[0]),
+                                                   e("exp", e("neg", e("mul", n.inputs[0], n.inputs[0])))))])

@@ -34,6 +34,19 @@ def _softplus_onnx(b, node, inputs):
     return [b.op("Add", b.op("Relu", x), log1p)]
 
 
+def _mod_onnx(b, node, inputs):
+    """ONNX Mod with fmod=0 takes ints only: for floats, C's fmod shifted by the divisor where the
+    remainder's sign differs from the divisor's, which is how NumPy computes np.mod."""
+    fmod = bool(node.attrs.get("fmod", False))
+    if fmod or not node.out.type.is_float:
+        return [b.op("Mod", *inputs, fmod=int(fmod))]
+    r = b.op("Mod", *inputs, fmod=1)
+    zero = b.const(0, node.out.dtype)
+    signs_differ = b.op("Xor", b.op("Less", r, zero), b.op("Less", inputs[1], zero))
+    shift = b.op("And", b.op("Not", b.op("Equal", r, zero)), signs_differ)
+    return [b.op("Where", shift, b.op("Add", r, inputs[1]), r)]
+
+
 def _cast_onnx(b, node, inputs):
     return [b.op("Cast", inputs[0], to=b.dtype(node.attrs["dtype"]))]
 
@@ -44,6 +57,7 @@ LOWERINGS.update({
     "mul": same("Mul"),
     "div": same("Div"),
     "pow": same("Pow"),
+    "mod": _mod_onnx,
     "neg": same("Neg"),
     "exp": same("Exp"),
     "log": same("Log"),
@@ -58,6 +72,7 @@ LOWERINGS.update({
     "cast": _cast_onnx,
     "sin": same("Sin"),
     "cos": same("Cos"),
+    "erf": same("Erf"),
     "less": same("Less"),
     "less_equal": same("LessOrEqual"),
     "greater": same("Greater"),

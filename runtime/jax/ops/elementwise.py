@@ -3,7 +3,9 @@ Formulas follow the NumPy kernels (runtime/numpy/kernels/elementwise.py) so resu
 rounding, e.g. the sigmoid that never exponentiates a positive number."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import jax.scipy.special
 
 from nngraph.runtime.jax.ops.registry import impl, simple_impls
 
@@ -12,8 +14,13 @@ simple_impls({
     "neg": jnp.negative, "exp": jnp.exp, "log": jnp.log, "sqrt": jnp.sqrt, "abs": jnp.abs, "sign": jnp.sign,
     "less": jnp.less, "less_equal": jnp.less_equal, "greater": jnp.greater,
     "greater_equal": jnp.greater_equal, "equal": jnp.equal, "not_equal": jnp.not_equal,
-    "where": jnp.where, "tanh": jnp.tanh, "sin": jnp.sin, "cos": jnp.cos,
+    "where": jnp.where, "tanh": jnp.tanh, "sin": jnp.sin, "cos": jnp.cos, "erf": jax.scipy.special.erf,
 })
+
+
+@impl("mod")
+def mod(a, b, fmod=False):
+    return jnp.fmod(a, b) if fmod else jnp.remainder(a, b)
 
 
 @impl("relu")
