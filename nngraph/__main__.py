@@ -1,6 +1,4 @@
 """`python -m nngraph`: the same as the `nngraph` command."""
-import sys
+from nngraph.cli import program
 
-from nngraph.cli import main
-
-sys.exit(main())
+program()

@@ -57,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         allow_paths(None)
 
 
+def program() -> None:
+    """The `nngraph` command (and `python -m nngraph`): main, then exit with its code."""
+    code = main()
+    # The process ends here, so leave what is alive to the OS: Python's final collection would walk
+    # every object of the model (1.6 s after checking 20,000 statements, more than the check itself).
+    gc.freeze()
+    sys.exit(code)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nngraph", description="A neural-network graph compiler for .nn files.")
     parser.add_argument("--version", action="version", version=f"nngraph {version()}", help="print the version and exit")

@@ -22,10 +22,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     # The compiler is imported when a command runs: `nngraph --version` and `--help` do without it.
     from nngraph.api import load, model_names
+    from nngraph.dsl.gc_pause import gc_paused
     names = [args.model_name] if args.model_name else model_names(args.model)
     for name in names:
-        print(summary(load(args.model, name if len(names) > 1 or args.model_name else None,
-                           trainable=args.trainable)))
+        # a check builds a model and its inference graph, then drops them: with a large model the
+        # cycle collector's passes over everything alive cost more than the work (see gc_pause.py)
+        with gc_paused():
+            model = load(args.model, name if len(names) > 1 or args.model_name else None, trainable=args.trainable)
+            print(summary(model))
     return 0
 
 

@@ -38,7 +38,7 @@ def share_scan_forward(graph: Graph) -> Graph:
             kept.append(node)
             continue
         key = (tuple(v.uid for v in node.inputs), id(node.attrs["body"]),
-               tuple(sorted((k, v) for k, v in node.attrs.items() if k not in ("body", "save_carries"))))
+               tuple(sorted((k, v) for k, v in node.attrs.items() if k not in ("body", "save_carries", "steps_of"))))
         earlier = first.get(key)
         if earlier is None:
             first[key] = node

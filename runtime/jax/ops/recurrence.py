@@ -16,7 +16,8 @@ from nngraph.runtime.jax.ops.registry import impl
 
 
 @impl("scan")
-def scan(*inputs, body, n_carry, n_seq, reverse=False, length=None, save_carries=False):
+def scan(*inputs, body, n_carry, n_seq, reverse=False, length=None, save_carries=False,
+         steps_of=()):     # steps_of: the names pictures give the loop
     step_fn = lower(body)
     nc, ns = n_carry, n_seq
     carries, seqs, captured = inputs[:nc], inputs[nc:nc + ns], list(inputs[nc + ns:])

@@ -12,7 +12,7 @@ class ScanRunner:
     """The kernel of one scan node: its body is planned once, then run once per step."""
 
     def __init__(self, body: Graph, n_carry: int, n_seq: int, reverse: bool = False, length=None,
-                 save_carries: bool = False):
+                 save_carries: bool = False, steps_of=()):     # steps_of: the names pictures give the loop
         self.plan, self.nc, self.ns = Plan(body), n_carry, n_seq
         self.reverse, self.length, self.save = reverse, length, save_carries
         self.ny = len(body.outputs) - n_carry
