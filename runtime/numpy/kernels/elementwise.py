@@ -15,6 +15,9 @@ simple_kernels({
 })
 
 
+BIT_MASK_FROM = 16384     # elements: where `where` selects by bit masks (measured crossover: 4k-16k)
+
+
 @kernel("where")
 def where(condition, a, b):
     """np.where, for float operands of one dtype as bit masks: np.where branches per element and
@@ -22,8 +25,10 @@ def where(condition, a, b):
     through unchanged, so the result is exactly np.where's."""
     condition, a, b = np.asarray(condition), np.asarray(a), np.asarray(b)
     shape = np.broadcast_shapes(condition.shape, a.shape, b.shape)
-    if a.dtype != b.dtype or a.dtype.kind != "f" or condition.dtype != np.bool_ or not shape:
-        return np.where(condition, a, b)          # (a 0-d result: NumPy's ufuncs return scalars)
+    # small arrays (and 0-d results, where NumPy's ufuncs return scalars): np.where's ~1 us beats the
+    # bit-mask path's fixed ~6 us of calls; it turns slow only on large random conditions
+    if a.dtype != b.dtype or a.dtype.kind != "f" or condition.dtype != np.bool_ or math.prod(shape) < BIT_MASK_FROM:
+        return np.where(condition, a, b)
     ints = np.dtype(f"i{a.dtype.itemsize}")
     bits = np.negative(np.broadcast_to(condition, shape).view(np.int8), dtype=ints)     # all ones where true
     if b.size == 1 and not b.view(ints).any():          # where(c, a, 0): the ReLU-gradient case
