@@ -135,6 +135,19 @@ def test_identities_of_add_sub_mul_div():
     rewrites_to(b.output(y), SIMPLIFY, ["return y = x"])
 
 
+def test_positions_of_an_axis_of_known_size_are_a_constant():
+    b = Builder()
+    x = b.input("x", "N", 3)
+    fixed = b.add(b.cast(b.positions(x, axis=1), dtype="float64"), x)          # the 3 columns: 0, 1, 2
+    graph = rewrites_to(b.output(fixed), SIMPLIFY, ["cast = cast(constant, dtype='float64')", "add = add(cast, x)",
+                                                     "return y = add"])
+    assert "positions" not in [n.op for n in graph.nodes]
+    # over a symbolic size it stays
+    b = Builder()
+    x = b.input("x", "N", 3)
+    rewrites_to(b.output(b.positions(x, axis=0)), SIMPLIFY, ["positions = positions(x, axis=0)", "return y = positions"])
+
+
 def test_x_minus_x_is_zero_of_the_same_shape():
     b = Builder()
     x = b.input("x", "N", 3)
