@@ -5,6 +5,7 @@ from nngraph.diagnostics import NNError
 from nngraph.dsl import ast
 from nngraph.dsl.values import ScanFrame, Scope, describe
 from nngraph.ir import Graph, Value
+from nngraph.ir.registry import ShapeError
 
 
 class ScanMixin:
@@ -13,6 +14,12 @@ class ScanMixin:
         """Build the body as its own graph, then one `scan` node in the enclosing graph. Carry
         names are rebound to their final values; the result is the stacked yields (or, with no
         `yield`, the final carries)."""
+        first: dict[str, ast.Name] = {}
+        for name, _ in list(s.carries) + list(s.sequences):
+            if name.id in first:    # one body input per name: a second would silently go unused
+                raise NNError(f"`{name.id}` is named twice among this scan's carries and sequences", name.span,
+                              notes=[("first named here", first[name.id].span)])
+            first[name.id] = name
         inits = [(name, self.tensor_value(expr, scope, f"the initial value of the carry `{name.id}`"))
                  for name, expr in s.carries]
         sequences = [(name, self.tensor_value(expr, scope, f"the sequence `{name.id}` walks"))
@@ -53,8 +60,11 @@ class ScanMixin:
         finally:
             self.frames.pop()
         inputs = [v for _, v in inits] + [v for _, v in sequences] + frame.outer
-        outs = self.apply("scan", inputs, {"body": body.prune(), "n_carry": len(inits), "n_seq": len(sequences),
-                                           "reverse": s.reverse, "length": length}, s.span, scope)
+        try:
+            outs = self.apply("scan", inputs, {"body": body.prune(), "n_carry": len(inits), "n_seq": len(sequences),
+                                               "reverse": s.reverse, "length": length}, s.span, scope)
+        except ShapeError as err:      # the scan op's own checks: a diagnostic at the scan, never a traceback
+            raise NNError(str(err), s.span) from None
         finals, stacked = outs[:len(inits)], outs[len(inits):]
         for (name, _), final in zip(inits, finals):
             scope.names[name.id] = final

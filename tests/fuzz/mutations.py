@@ -350,17 +350,21 @@ def run_case(kind: str, seed: int, workdir: Path, bases: dict[str, bytes] | None
              seconds: int = 10) -> tuple[str, str, str]:
     """(outcome, what was run, detail): outcome is ok, diagnostic, traceback, timeout or memory.
     The mutant is left in `workdir` as case-K.nn / case-K.onnx to reproduce."""
-    if kind == "nn":
-        model, text = nn_case(seed)
-        path = workdir / f"case-{seed % 4}.nn"
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    else:
-        rng = random.Random(seed)
-        model = rng.choice(sorted(bases))
-        path = workdir / f"case-{seed % 4}.onnx"
-        path.write_bytes(mutate_onnx(bases[model], rng))
+    model, data = make_case(kind, seed, bases)
+    path = workdir / f"case-{seed % 4}.{kind}"
+    path.write_bytes(data)
     outcome, detail = check_file(path, seconds)
     return outcome, f"{kind} seed {seed} from {model}", detail
+
+
+def make_case(kind: str, seed: int, bases: dict[str, bytes] | None = None) -> tuple[str, bytes]:
+    """(the shipped model it comes from, the mutant's bytes) for a seed: "nn" or "onnx"."""
+    if kind == "nn":
+        model, text = nn_case(seed)
+        return model, text.encode("utf-8", errors="surrogatepass")
+    rng = random.Random(seed)
+    model = rng.choice(sorted(bases))
+    return model, mutate_onnx(bases[model], rng)
 
 
 def check_file(path: Path, seconds: int = 10) -> tuple[str, str]:
@@ -374,6 +378,8 @@ def check_file(path: Path, seconds: int = 10) -> tuple[str, str]:
     try:
         code, err = run_cli(["--debug", "check", str(path)])
         outcome, detail = classify(code, err), err
+        if outcome == "ok" and str(path).endswith(".onnx"):
+            outcome, detail = run_onnx(path)
     except CaseTimeout:
         outcome, detail = "timeout", f"over {seconds} s of CPU time"
     except MemoryError:
@@ -384,3 +390,29 @@ def check_file(path: Path, seconds: int = 10) -> tuple[str, str]:
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
         signal.signal(signal.SIGVTALRM, old)
     return outcome, detail
+
+
+RUN_ELEMENTS = 10**6     # inputs a mutant declares bigger than this are not made up (the harness's memory, not nngraph's)
+
+
+def run_onnx(path: Path) -> tuple[str, str]:
+    """An imported ONNX model that checks is also run (NumPy backend) on made-up inputs: symbolic
+    sizes 2, floats from a normal distribution, integers and booleans 0 (valid indices).
+    (outcome, detail) as check_file; an NNError is a diagnostic."""
+    import numpy as np
+
+    from nngraph.api import load
+    from nngraph.diagnostics import NNError
+    try:
+        model = load(str(path))
+        inputs = {}
+        for v in model.graph.inputs:
+            shape = tuple(d if isinstance(d, int) else 2 for d in v.type.shape)
+            if np.prod(shape, dtype=float) > RUN_ELEMENTS:
+                return "ok", f"not run: input {v.name} declares {shape}"
+            inputs[v.name] = (np.random.default_rng(0).standard_normal(shape).astype(v.type.dtype)
+                              if v.type.is_float else np.zeros(shape, v.type.dtype))
+        model.run(None, inputs)
+        return "ok", "ran"
+    except NNError as err:
+        return "diagnostic", err.render()
