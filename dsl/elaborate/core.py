@@ -82,6 +82,9 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
         elif isinstance(b, Value) and not isinstance(a, Value):
             a = self.number_as(a, b, span, scope)
         elif not isinstance(a, Value):
+            for literal in (a, b):
+                if not _numbers_only(literal):
+                    raise NNError(f"expected a tensor or a number, got {describe(literal)}", span)
             a = self.constant(a, self.float_dtype, span, scope)
             b = self.constant(b, self.float_dtype, span, scope)
         return a, b
@@ -183,3 +186,10 @@ class Elaborator(ExpressionsMixin, LayersMixin, ShapesMixin, ScanMixin, ParamsMi
                           hint="reduce it to one number, e.g. with sum(...) or mean(...)")
         self.graph.outputs["loss"] = loss
         self.graph.loss = "loss"
+
+
+def _numbers_only(literal) -> bool:
+    """A number, or a list of them nested evenly enough for NumPy (not a tensor inside a list)."""
+    if isinstance(literal, bool) or not isinstance(literal, (int, float, list)):
+        return False
+    return all(_numbers_only(item) for item in literal) if isinstance(literal, list) else True

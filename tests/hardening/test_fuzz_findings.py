@@ -70,3 +70,11 @@ def test_small_powers_still_compute(tmp_path):
     path.write_text("model m {\n    input x: [N, 2]\n    output y = x * (2 ** 62 - 1 + 2 ** 62) * 0 + (-2) ** 63\n}\n")
     y = nngraph.load(str(path)).run(inputs={"x": np.ones((1, 2), np.float32)})["y"]
     assert y.tolist() == [[-(2.0**63)] * 2]      # the smallest int64 is one more than the largest, negated
+
+
+def test_a_tensor_inside_a_list_beside_a_number(tmp_path):
+    # nn seed 7015786 (seq2seq.nn): `where(c, 1.0, [[done]])` handed the list holding a tensor to NumPy
+    err = diagnostic(tmp_path, "model m {\n    input x: [N, 2]\n"
+                               "    output y = where(x > 0, 1.0, [[x]])\n}\n")
+    assert err.message.startswith("expected a tensor or a number, got the list [[%x")
+    assert where(err) == (3, 16)
