@@ -262,6 +262,7 @@ def _apply(fn, *dims: Dim) -> Dim | None:
         return None
 
 
+@lru_cache(maxsize=8192)     # shape rules ask the same sums and products again and again
 def mul(*dims: Dim) -> Dim:
     """The product of dims (1 for none)."""
     if all(isinstance(d, int) for d in dims):
@@ -270,6 +271,7 @@ def mul(*dims: Dim) -> Dim:
     return result if result is not None else "*".join(f"({d})" for d in dims)
 
 
+@lru_cache(maxsize=8192)
 def add(*dims: Dim) -> Dim:
     if all(isinstance(d, int) for d in dims):
         return sum(dims)
@@ -285,6 +287,7 @@ def floordiv(d: Dim, k: int) -> Dim:
     return result if result is not None else f"({d})//{k}"
 
 
+@lru_cache(maxsize=8192)
 def divide(num: Dim, den: Dim) -> Dim:
     """num / den where the division is known to be exact (a reshape's inferred size)."""
     if isinstance(num, int) and isinstance(den, int) and den and num % den == 0:
