@@ -176,14 +176,19 @@ class Graph:
         """Copy `body`'s nodes into this graph with its inputs bound to `args`; returns the
         values of its outputs, in order."""
         vmap = {v.uid: a for v, a in zip(body.inputs, args)}
-        for node in body.nodes:
+        self.append_copies(body.nodes, vmap, fresh_names=True)
+        return [vmap[v.uid] for v in body.outputs.values()]
+
+    def append_copies(self, nodes, vmap: dict[int, Value], fresh_names: bool = False) -> None:
+        """Append copies of `nodes` (of another graph), their inputs looked up in `vmap` (uid ->
+        Value of this graph), which learns their outputs. Names are kept, or made unique here."""
+        for node in nodes:
             copy = Node(node.op, [vmap[v.uid] for v in node.inputs], dict(node.attrs),
                         span=node.span, scope=node.scope, role=node.role)
             for v in node.outputs:
-                vmap[v.uid] = nv = Value(self.fresh_name(v.name), v.type, copy, v.span)
+                vmap[v.uid] = nv = Value(self.fresh_name(v.name) if fresh_names else v.name, v.type, copy, v.span)
                 copy.outputs.append(nv)
             self.nodes.append(copy)
-        return [vmap[v.uid] for v in body.outputs.values()]
 
     def prune(self) -> Graph:
         """Drop nodes whose results no output needs (in place); returns self."""

@@ -11,7 +11,7 @@ import numpy as np
 from nngraph.diagnostics import NNError
 from nngraph.ir.backprop import backprop, on_path, zeros_like
 from nngraph.ir.emit import Emitter
-from nngraph.ir.graph import Graph, Node, Value
+from nngraph.ir.graph import Graph, Value
 from nngraph.ir.registry import defop
 from nngraph.ops.rules import fmt_shape, require
 
@@ -225,13 +225,7 @@ def _keep_residuals(g: Graph, n_forward: int, inputs: list, n_varying: int, outs
     fwd = Graph(body.name)
     vmap = {v.uid: fwd.add_input(b.name, b.type) for v, b in zip(inputs, body.inputs)}   # names kept as they were
     fwd._names |= body._names
-    for node in forward_nodes:
-        copy = Node(node.op, [vmap[v.uid] for v in node.inputs], dict(node.attrs),
-                    span=node.span, scope=node.scope, role=node.role)
-        for v in node.outputs:
-            vmap[v.uid] = nv = Value(v.name, v.type, copy, v.span)
-            copy.outputs.append(nv)
-        fwd.nodes.append(copy)
+    fwd.append_copies(forward_nodes, vmap)
     fwd.outputs = {k: vmap[v.uid] for k, v in zip(body.outputs, outs)}
     for i, v in enumerate(wanted.values()):
         fwd.outputs[fwd.fresh_name(f"residual{i}")] = vmap[v.uid]

@@ -133,13 +133,7 @@ def _rebuild_body(scan: Node, body: Graph, hoisted: set, stepwise: dict, invaria
     for v, _ in seq_pairs + captured_pairs:
         add(v)
     new._names |= body._names            # after the inputs, which keep their names
-    for node in kept:
-        copy = Node(node.op, [vmap[v.uid] for v in node.inputs], dict(node.attrs),
-                    span=node.span, scope=node.scope, role=node.role)
-        for v in node.outputs:
-            vmap[v.uid] = nv = Value(v.name, v.type, copy, v.span)
-            copy.outputs.append(nv)
-        new.nodes.append(copy)
+    new.append_copies(kept, vmap)
     new.outputs = {k: vmap[v.uid] for k, v in body.outputs.items()}
     scan.inputs = list(outer_carries) + [o for _, o in seq_pairs] + [o for _, o in captured_pairs]
     # pictures still name the loop after the sequences the user wrote (`a step of price`), not
